@@ -1,0 +1,214 @@
+"""Feedback for exercises that never crashes the notebook.
+
+Every check runs the student's function on a few random cases (float64), compares it with a
+reference (JAX autodiff or :mod:`normlab`'s own implementation) and returns a :class:`Result`:
+``PASS`` or ``FAIL`` plus one line saying what is off and a hint. A wrong shape, an exception,
+a NaN, a wrong type and a wrong value each get their own diagnosis; nothing is raised.
+
+Gradient checks use a random upstream gradient (the loss ``sum(BN(x))`` has zero gradient with
+respect to ``x``, so it would hide every mistake) and the relative error
+``max|a - b| / max(1e-8, max(|a| + |b|))``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+import normlab
+from normlab import batchnorm
+
+
+def rel_error(a, b) -> float:
+    """``max|a - b| / max(1e-8, max(|a| + |b|))``, the relative error used by every check."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(1e-8, float(np.max(np.abs(a) + np.abs(b)))))
+
+
+@dataclass
+class Result:
+    """Outcome of a check: ``passed`` and a one-line ``message``. Truthy iff passed."""
+
+    name: str
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} [{self.name}] {self.message}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        colour = "#009E73" if self.passed else "#D55E00"
+        word = "PASS" if self.passed else "FAIL"
+        return (f'<div style="border-left:4px solid {colour};padding:.3em .6em">'
+                f'<b style="color:{colour}">{word}</b> [{html.escape(self.name)}] '
+                f'{html.escape(self.message)}</div>')
+
+
+def _call(fn, args):
+    """Run the student's function; return (output, None) or (None, one-line diagnosis)."""
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        return None, "not implemented yet: replace the `raise NotImplementedError` with your code."
+    except Exception as e:  # the whole point: never let a student's exception escape
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" (line {tb[-1].lineno}: `{(tb[-1].line or '').strip()}`)" if tb else ""
+        return None, f"your function raised {type(e).__name__}: {e}{where}."
+
+
+def _compare(name: str, got, want, *, tol: float, hint: str) -> str | None:
+    """None if ``got`` matches ``want``; else a one-line diagnosis."""
+    try:
+        g = np.asarray(got, dtype=np.float64)
+    except Exception:
+        return f"`{name}` is a {type(got).__name__}, not an array of numbers."
+    w = np.asarray(want, dtype=np.float64)
+    if g.shape != w.shape:
+        return (f"`{name}` has shape {g.shape} but should have shape {w.shape}. "
+                "Hint: check which axes you reduce over and whether you kept dimensions.")
+    if not np.all(np.isfinite(g)):
+        return (f"`{name}` contains NaN or inf. Hint: look for a division by a zero variance "
+                "or a square root of a negative number; did you add eps?")
+    err = rel_error(g, w)
+    if err > tol:
+        return f"`{name}` is wrong (relative error {err:.2e}, tolerance {tol:.0e}). Hint: {hint}"
+    return None
+
+
+def _check(title: str, fn: Callable, cases: Sequence[tuple], reference: Callable,
+           names: Sequence[str], hints: Sequence[str], tol: float, diagnose=None) -> Result:
+    worst = 0.0
+    with normlab.float64():
+        for args in cases:
+            got, problem = _call(fn, args)
+            if problem:
+                return Result(title, False, problem)
+            want = reference(*args)
+            if len(names) > 1:
+                if not isinstance(got, (tuple, list)) or len(got) != len(names):
+                    return Result(title, False, f"return a tuple ({', '.join(names)}); got "
+                                  f"{type(got).__name__}{'' if not isinstance(got, (tuple, list)) else f' of length {len(got)}'}.")
+            else:
+                got, want = (got,), (want,)
+            for nm, g, w, h in zip(names, got, want, hints):
+                problem = _compare(nm, g, w, tol=tol, hint=h)
+                if problem:
+                    special = diagnose(args, got) if diagnose else None
+                    return Result(title, False, special or problem)
+                worst = max(worst, rel_error(g, w))
+    return Result(title, True, f"all {len(cases)} random cases agree (max relative error {worst:.1e}).")
+
+
+def _bn_cases(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for shape in [(8, 3), (5, 1), (16, 4), (4, 3, 3, 2)]:
+        c = shape[-1]
+        x = rng.normal(1.0, 2.0, size=shape)
+        gamma = rng.normal(1.0, 0.5, size=c)
+        dy = rng.normal(size=shape)
+        cases.append((dy, x, gamma, 1e-5))
+    return cases
+
+
+def check_bn_backward(student_backward: Callable) -> Result:
+    """Check ``student_backward(dy, x, gamma, eps) -> (dx, dgamma, dbeta)`` against JAX autodiff.
+
+    The reference is ``jax.vjp`` of training-mode BN at a random upstream gradient ``dy``, on
+    ``(N, C)`` and ``(N, H, W, C)`` inputs, in float64 (tolerance 1e-8).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def reference(dy, x, gamma, eps):
+        f = lambda x_, g_, b_: batchnorm.forward(x_, g_, b_, eps)[0]
+        _, vjp = jax.vjp(f, jnp.asarray(x), jnp.asarray(gamma), jnp.zeros_like(jnp.asarray(gamma)))
+        return vjp(jnp.asarray(dy))
+
+    def diagnose(args, got):
+        dy, x, gamma, eps = args
+        axes = tuple(range(x.ndim - 1))
+        inv = 1 / np.sqrt(x.var(axis=axes) + eps)
+        if rel_error(got[0], dy * gamma * inv) < 1e-6:
+            return ("`dx` equals gamma * dy / sigma: you treated the batch mean and variance as "
+                    "constants. Hint: x_i also changes mu and sigma^2, which every other output "
+                    "depends on; add the two terms through mu and sigma^2.")
+        return None
+
+    return _check("BN backward", student_backward, _bn_cases(), reference,
+                  ["dx", "dgamma", "dbeta"],
+                  ["dx = (1/(m*sigma)) * (m*g - sum(g) - xhat*sum(g*xhat)) with g = gamma*dy.",
+                   "dgamma = sum over the batch of dy * xhat.",
+                   "dbeta = sum over the batch of dy."],
+                  tol=1e-8, diagnose=diagnose)
+
+
+def check_running_update(student_update: Callable) -> Result:
+    """Check ``student_update((mean, var), x, momentum) -> (mean, var)``, PyTorch's convention."""
+    rng = np.random.default_rng(1)
+    cases = []
+    for shape, mom in [((6, 3), 0.1), ((2, 4), 0.5), ((32, 2), 0.01), ((3, 2, 2, 5), 0.1)]:
+        c = shape[-1]
+        cases.append(((rng.normal(size=c), rng.uniform(0.5, 2, size=c)),
+                      rng.normal(2.0, 3.0, size=shape), mom))
+
+    def reference(running, x, momentum):
+        return tuple(np.asarray(a) for a in batchnorm.update_running(running, x, momentum))
+
+    def diagnose(args, got):
+        (mean, var), x, mom = args
+        axes = tuple(range(x.ndim - 1))
+        biased = (1 - mom) * var + mom * x.var(axis=axes)
+        swapped = mom * var + (1 - mom) * x.var(axis=axes, ddof=1)
+        if rel_error(got[1], biased) < 1e-9:
+            return ("`var` uses the biased 1/m batch variance. Hint: the running variance "
+                    "estimates the population variance, so it tracks m/(m-1) * sigma_B^2.")
+        if rel_error(got[1], swapped) < 1e-9:
+            return ("momentum is applied the wrong way round. Hint: in PyTorch's convention "
+                    "momentum is the weight of the NEW batch: (1-momentum)*old + momentum*new.")
+        return None
+
+    return _check("running statistics", student_update, cases, reference, ["mean", "var"],
+                  ["mean <- (1 - momentum) * mean + momentum * batch_mean.",
+                   "var <- (1 - momentum) * var + momentum * m/(m-1) * batch_var; "
+                   "m counts every reduced value (N*H*W for images)."],
+                  tol=1e-9, diagnose=diagnose)
+
+
+def check_conv_stats(student_stats: Callable) -> Result:
+    """Check ``student_stats(x) -> (mean, var)`` per channel of ``x`` (N, H, W, C), biased var."""
+    rng = np.random.default_rng(2)
+    cases = [(rng.normal(rng.normal(size=c), 2.0, size=(n, h, w, c)),)
+             for n, h, w, c in [(4, 5, 5, 3), (2, 3, 7, 6), (1, 4, 4, 2)]]
+
+    def reference(x):
+        mean, var, _ = batchnorm.batch_stats(x)
+        return np.asarray(mean), np.asarray(var)
+
+    def diagnose(args, got):
+        (x,) = args
+        g = np.asarray(got[0]) if isinstance(got, (tuple, list)) else None
+        if g is not None and g.shape == x.shape[1:]:
+            return ("`mean` has one value per (H, W, C) position: you averaged over the batch "
+                    "axis only. Hint: a channel shares one mean over N, H and W (m = N*H*W).")
+        if isinstance(got, (tuple, list)) and len(got) == 2 and \
+                rel_error(got[1], x.var(axis=(0, 1, 2), ddof=1)) < 1e-9:
+            return ("`var` is the unbiased variance. Hint: training-mode BN normalizes with the "
+                    "biased 1/m batch variance; the m/(m-1) correction is for the running estimate.")
+        return None
+
+    return _check("per-channel statistics", student_stats, cases, reference, ["mean", "var"],
+                  ["average over axes (0, 1, 2), one value per channel.",
+                   "the biased variance over axes (0, 1, 2): mean of (x - mean)**2."],
+                  tol=1e-9, diagnose=diagnose)

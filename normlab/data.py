@@ -1,0 +1,46 @@
+"""Offline data sets: scikit-learn's bundled 8x8 digits and synthetic Gaussian data.
+
+Nothing here downloads anything. Every function takes an explicit seed or PRNG key.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def digits(test_fraction: float = 0.2, seed: int = 0, dtype=jnp.float32) -> dict:
+    """The 1797 8x8 digit images bundled with scikit-learn, split into train and test.
+
+    Pixels (0..16) are divided by 16 and each feature is centred with the training mean, so inputs
+    lie roughly in [-1, 1]. Returns a dict with ``x_train (n, 64)``, ``y_train (n,)`` (int labels),
+    ``x_test``, ``y_test``; the split is a fixed permutation given by ``seed``.
+    """
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = d.data.astype(np.float64) / 16.0
+    y = d.target.astype(np.int32)
+    perm = np.random.RandomState(seed).permutation(len(x))
+    n_test = int(round(test_fraction * len(x)))
+    test, train = perm[:n_test], perm[n_test:]
+    mean = x[train].mean(axis=0)
+    x = x - mean
+    return {
+        "x_train": jnp.asarray(x[train], dtype),
+        "y_train": jnp.asarray(y[train]),
+        "x_test": jnp.asarray(x[test], dtype),
+        "y_test": jnp.asarray(y[test]),
+    }
+
+
+def gaussian_teacher(key, n: int = 1000, d: int = 10, dtype=jnp.float32) -> dict:
+    """Synthetic regression data for the deep linear network: ``x ~ N(0, I_d)``, ``y = A x``.
+
+    ``A`` (d x d) has i.i.d. standard Gaussian entries. Returns ``x (n, d)``, ``y (n, d)``, ``A``.
+    """
+    ka, kx = jax.random.split(key)
+    a = jax.random.normal(ka, (d, d), dtype)
+    x = jax.random.normal(kx, (n, d), dtype)
+    return {"x": x, "y": x @ a.T, "A": a}

@@ -1,0 +1,238 @@
+"""The explorable: one notebook cell that is a live JAX widget in a kernel and a kernel-free
+slider on the website.
+
+An explorable is declared once, by
+
+- ``compute(**params) -> pytree of arrays``: pure JAX, ``jit``-able and ``vmap``-able over params;
+- a :class:`Slider` per parameter, whose ``values`` are the website's grid;
+- ``plot(result, **params) -> matplotlib Figure``: drawing only, from NumPy arrays.
+
+Displaying an :class:`Explorable` emits one MIME bundle that carries both views:
+
+- ``application/vnd.jupyter.widget-view+json``: ipywidgets sliders; moving one recomputes with the
+  jitted ``compute`` at that exact value (not only grid points) and redraws.
+- ``text/html``: the whole grid computed in a single ``jit(vmap(compute))``, each point drawn by the
+  same ``plot`` into a PNG frame, plus a few lines of inline JavaScript that swap frames when a
+  range input moves. Self-contained (no CDN, no kernel), keyboard-operable, labelled.
+
+Jupyter and Colab render the widget; the book's ``_config.yml`` tells myst-nb to prefer
+``text/html`` when building the website, and loads no widget JavaScript there.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import itertools
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import jax
+import numpy as np
+
+from normlab import style
+from normlab.train import grid
+
+
+@dataclass
+class Slider:
+    """One parameter of an explorable.
+
+    ``values``: the grid the website offers (ascending). The live widget accepts any value in
+    ``[values[0], values[-1]]``: on a log scale when ``log``, integers when ``integer``.
+    """
+
+    name: str
+    label: str
+    values: Sequence[float]
+    default: float | None = None
+    log: bool = False
+    integer: bool = False
+    fmt: str = "{:.3g}"
+
+    def __post_init__(self):
+        self.values = [int(v) if self.integer else float(v) for v in self.values]
+        if self.default is None:
+            self.default = self.values[len(self.values) // 2]
+        if self.default not in self.values:
+            raise ValueError(f"default {self.default} of slider {self.name!r} is not a grid value")
+
+    def text(self, v) -> str:
+        return self.fmt.format(v)
+
+
+@dataclass
+class Explorable:
+    """A figure with sliders: see the module docstring. ``caption`` doubles as the alt text."""
+
+    compute: Callable
+    sliders: list[Slider]
+    plot: Callable
+    title: str
+    caption: str = ""
+    dpi: int = 80
+    _jitted: Callable | None = field(default=None, repr=False)
+
+    # ----- computing ---------------------------------------------------------------------
+    def __call__(self, **params):
+        """Compute at one point (jitted) and return the result as NumPy arrays."""
+        if self._jitted is None:
+            self._jitted = jax.jit(self.compute)
+        out = self._jitted(**{k: np.asarray(v) for k, v in params.items()})
+        return jax.tree_util.tree_map(np.asarray, out)
+
+    def figure(self, **params):
+        """Compute and draw at one point; returns the matplotlib Figure."""
+        point = {s.name: s.default for s in self.sliders}
+        point.update(params)
+        return self.plot(self(**point), **point)
+
+    def live_frame(self, **point) -> bytes:
+        """What the live widget does when a slider moves: recompute with JAX, redraw, encode PNG."""
+        fig = self.plot(self(**point), **point)
+        fig.set_dpi(self.dpi)
+        return style.png(fig)
+
+    def grid_results(self):
+        """The whole website grid in one ``jit(vmap(compute))``, as NumPy arrays."""
+        out = grid(self.compute, **{s.name: s.values for s in self.sliders})
+        return jax.tree_util.tree_map(np.asarray, out)
+
+    # ----- the static, kernel-free view ----------------------------------------------------
+    def frames(self, progress: bool = True) -> list[str]:
+        """Every grid point drawn to a base64 PNG, in C order over the sliders."""
+        t0 = time.perf_counter()
+        res = self.grid_results()
+        shape = tuple(len(s.values) for s in self.sliders)
+        out = []
+        total = int(np.prod(shape))
+        for n, idx in enumerate(itertools.product(*(range(k) for k in shape))):
+            point = {s.name: s.values[i] for s, i in zip(self.sliders, idx)}
+            r = jax.tree_util.tree_map(lambda a: a[idx], res)
+            fig = self.plot(r, **point)
+            fig.set_dpi(self.dpi)
+            out.append(base64.b64encode(style.png(fig, quantize=True)).decode("ascii"))
+            if progress:
+                print(f"\r{self.title}: website frames {n + 1}/{total} "
+                      f"({time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
+        if progress:
+            print(file=sys.stderr, flush=True)
+        return out
+
+    def static_html(self, frames: list[str] | None = None) -> str:
+        """Self-contained HTML: an image, one labelled range input per slider, inline JS."""
+        frames = self.frames() if frames is None else frames
+        uid = "nlx-" + uuid.uuid4().hex[:10]
+        shape = [len(s.values) for s in self.sliders]
+        start = [s.values.index(s.default) for s in self.sliders]
+        flat0 = int(np.ravel_multi_index(start, shape))
+        labels = [[s.text(v) for v in s.values] for s in self.sliders]
+        payload = json.dumps({"frames": frames, "shape": shape, "labels": labels})
+        payload = payload.replace("</", "<\\/")
+        alt = html.escape(self.caption or self.title, quote=True)
+        controls = []
+        for j, s in enumerate(self.sliders):
+            sid = f"{uid}-s{j}"
+            controls.append(
+                f'<div class="nlx-row"><label for="{sid}">{html.escape(s.label)}</label>'
+                f'<input type="range" id="{sid}" data-axis="{j}" min="0" max="{len(s.values) - 1}" '
+                f'step="1" value="{start[j]}" aria-valuetext="{html.escape(labels[j][start[j]])}">'
+                f'<output for="{sid}" id="{sid}-out">{html.escape(labels[j][start[j]])}</output></div>'
+            )
+        return f"""<div class="normlab-explorable" id="{uid}" role="group" aria-label="{html.escape(self.title, quote=True)}">
+<style>#{uid}{{border:1px solid #ccc;border-radius:6px;padding:.5em;margin:.5em 0;max-width:100%}}
+#{uid} img{{max-width:100%;height:auto;display:block}}
+#{uid} .nlx-row{{display:flex;align-items:center;gap:.75em;margin:.25em 0}}
+#{uid} .nlx-row label{{min-width:11em}} #{uid} .nlx-row input{{flex:1;max-width:22em}}
+#{uid} output{{font-family:monospace;min-width:5em}} #{uid} .nlx-note{{font-size:.85em;color:#555}}</style>
+<div class="nlx-title"><strong>{html.escape(self.title)}</strong></div>
+<img id="{uid}-img" src="data:image/png;base64,{frames[flat0]}" alt="{alt}">
+{''.join(controls)}
+<div class="nlx-note">Precomputed on a grid of {len(frames)} settings when the book was built; open the notebook to recompute at any value.</div>
+<script type="application/json" id="{uid}-data">{payload}</script>
+<script>(function(){{
+var root=document.getElementById("{uid}");
+var data=JSON.parse(document.getElementById("{uid}-data").textContent);
+var img=document.getElementById("{uid}-img");
+var urls=data.frames.map(function(f){{return "data:image/png;base64,"+f;}});
+var cache=urls.map(function(u){{var im=new Image();im.src=u;if(im.decode){{im.decode().catch(function(){{}});}}return im;}});
+var inputs=root.querySelectorAll('input[type=range]');
+function show(){{
+  var idx=0;
+  for(var j=0;j<inputs.length;j++){{
+    var v=parseInt(inputs[j].value,10);
+    idx=idx*data.shape[j]+v;
+    var t=data.labels[j][v];
+    document.getElementById(inputs[j].id+"-out").textContent=t;
+    inputs[j].setAttribute("aria-valuetext",t);
+  }}
+  img.src=urls[idx];
+  root.setAttribute("data-frame",String(idx));
+}}
+for(var j=0;j<inputs.length;j++){{inputs[j].addEventListener("input",show);}}
+root.setAttribute("data-frame","{flat0}");
+root.setAttribute("data-ready","1");
+}})();</script>
+</div>"""
+
+    # ----- the live view -----------------------------------------------------------------
+    def widget(self):
+        """The live ipywidgets control: sliders, the figure as an image, and a timing line."""
+        import ipywidgets as W
+
+        controls = []
+        for s in self.sliders:
+            lo, hi = s.values[0], s.values[-1]
+            common = dict(description=s.label, continuous_update=False,
+                          style={"description_width": "initial"},
+                          layout=W.Layout(width="32em"))
+            if s.log:
+                c = W.FloatLogSlider(value=s.default, base=10, min=np.log10(lo), max=np.log10(hi),
+                                     step=0.01, readout_format=".3g", **common)
+            elif s.integer:
+                c = W.IntSlider(value=s.default, min=lo, max=hi, step=1, **common)
+            else:
+                c = W.FloatSlider(value=s.default, min=lo, max=hi, step=(hi - lo) / 200,
+                                  readout_format=".3g", **common)
+            controls.append(c)
+        image = W.Image(format="png")
+        status = W.HTML()
+
+        def redraw(*_):
+            point = {s.name: (int(c.value) if s.integer else float(c.value))
+                     for s, c in zip(self.sliders, controls)}
+            t0 = time.perf_counter()
+            try:
+                image.value = self.live_frame(**point)
+                status.value = (f"<small>recomputed with JAX and redrawn in "
+                                f"{1000 * (time.perf_counter() - t0):.0f} ms</small>")
+            except Exception as e:  # a slider must never leave a traceback or a blank figure
+                status.value = f"<b>Could not compute this setting:</b> {html.escape(str(e))}"
+
+        for c in controls:
+            c.observe(redraw, names="value")
+        redraw()
+        return W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), *controls, image, status])
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/plain": f"<Explorable: {self.title}>", "text/html": self.static_html()}
+        if _in_kernel():
+            try:
+                bundle.update(self.widget()._repr_mimebundle_())
+                bundle["text/html"] = self.static_html()  # keep ours, not the widget's fallback
+            except Exception:  # no ipywidgets: the static view still works
+                pass
+        return bundle
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
