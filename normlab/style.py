@@ -9,6 +9,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from normlab.train import diverged_at
+
 # Okabe-Ito palette, safe for the common forms of colour blindness.
 PALETTE = {
     "blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
@@ -78,13 +80,6 @@ def png(fig, quantize: bool = False) -> bytes:
     return buf.getvalue()
 
 
-def first_bad(curve, limit: float = 1e4):
-    """First index where ``curve`` is non-finite or exceeds ``limit`` in magnitude, else None."""
-    c = np.asarray(curve, dtype=float)
-    bad = ~np.isfinite(c) | (np.abs(c) > limit)
-    return int(np.argmax(bad)) if bad.any() else None
-
-
 def plot_curve(ax, x, y, *, color, label, limit: float = 1e4, **kw):
     """Plot ``y`` against ``x`` up to divergence; mark a diverged run "diverged at step k".
 
@@ -93,7 +88,7 @@ def plot_curve(ax, x, y, *, color, label, limit: float = 1e4, **kw):
     """
     x = np.asarray(x)
     y = np.asarray(y, dtype=float)
-    k = first_bad(y, limit)
+    k = diverged_at(y, limit)
     if k is None:
         ax.plot(x, y, color=color, label=label, **kw)
         return None
@@ -101,6 +96,8 @@ def plot_curve(ax, x, y, *, color, label, limit: float = 1e4, **kw):
     finite = y[:k][np.isfinite(y[:k])]
     y_mark = finite[-1] if finite.size else 0.0
     ax.plot([x[k]], [y_mark], marker="x", color=color, markersize=9, mew=2.5, linestyle="none")
+    left = x[k] < (x[0] + x[-1]) / 2  # keep the note inside the axes
     ax.annotate(f"diverged at step {int(x[k])}", (x[k], y_mark), textcoords="offset points",
-                xytext=(-4, 8), ha="right", color=color, fontsize=9, fontweight="bold")
+                xytext=(4 if left else -4, 8), ha="left" if left else "right", color=color,
+                fontsize=9, fontweight="bold")
     return int(x[k])

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""The book's commands. Each needs nothing but Python 3.10+ on the machine.
+
+    python3 tasks.py build    # the website, into _build/html (executes every notebook)
+    python3 tasks.py test     # the whole test suite (pytest; extra arguments go to pytest)
+    python3 tasks.py bench    # the performance budget table (bench/bench.py)
+
+Each command creates the virtual environment ``.venv`` if it is missing (or reuses it), installs
+the pinned requirements when they changed since the last run, installs ``normlab`` from this
+checkout, then runs. ``build --clean`` starts from an empty ``_build`` (no execution cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+
+
+def say(msg: str) -> None:
+    print(f"[tasks] {msg}", flush=True)
+
+
+def run(cmd: list, **kw) -> None:
+    say(" ".join(str(c) for c in cmd))
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
+
+
+def requirement_files(req: Path) -> list[Path]:
+    files = [req]
+    for line in req.read_text().splitlines():
+        if line.startswith("-r "):
+            files += requirement_files(req.parent / line[3:].strip())
+    return files
+
+
+def ensure_env(requirements: str) -> None:
+    """Create or reuse .venv; (re)install the pinned requirements and normlab when they changed."""
+    if not PY.exists():
+        say(f"creating the virtual environment {VENV.relative_to(ROOT)}")
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    req = ROOT / requirements
+    digest = hashlib.sha256()
+    for f in requirement_files(req) + [ROOT / "pyproject.toml"]:
+        digest.update(f.read_bytes())
+    stamp = VENV / f".installed-{requirements}"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        say(f"{requirements}: already installed")
+        return
+    run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", req])
+    run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+         "--no-build-isolation", "-e", "."])
+    stamp.write_text(digest.hexdigest())
+
+
+# -W: any Sphinx warning (a broken reference, a notebook that failed to execute) fails the build.
+# The test suite builds with exactly these arguments.
+BUILD_ARGS = ["build", ".", "--builder", "html", "--warningiserror", "--keep-going"]
+
+
+def build_book(bindir: Path) -> subprocess.CompletedProcess:
+    """Run Jupyter Book from ``bindir`` (a venv's bin folder) on this checkout."""
+    return subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=ROOT)
+
+
+def build(args: list[str]) -> int:
+    ensure_env("requirements.txt")
+    if "--clean" in args:
+        shutil.rmtree(ROOT / "_build", ignore_errors=True)
+    say("jupyter-book " + " ".join(BUILD_ARGS))
+    rc = build_book(VENV / "bin").returncode
+    if rc == 0:
+        say(f"the website is in {ROOT / '_build' / 'html'} (open index.html)")
+    return rc
+
+
+def test(args: list[str]) -> int:
+    ensure_env("requirements-test.txt")
+    return subprocess.run([str(PY), "-m", "pytest", "tests", *args], cwd=ROOT).returncode
+
+
+def bench(args: list[str]) -> int:
+    ensure_env("requirements-test.txt")
+    return subprocess.run([str(PY), "bench/bench.py", *args], cwd=ROOT).returncode
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"build", "test", "bench"}:
+        print(__doc__)
+        return 2
+    return {"build": build, "test": test, "bench": bench}[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

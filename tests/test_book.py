@@ -1,0 +1,70 @@
+"""The book builds with Sphinx warnings as errors, every notebook executes inside that build, and
+the built pages hold what they should (explorables as static HTML, local MathJax, size budget)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import NOTEBOOKS, ROOT
+
+PAGE_BUDGET_BYTES = 3 * 1024 * 1024
+
+
+def toc_files() -> list[str]:
+    return re.findall(r"file:\s*(\S+)", (ROOT / "_toc.yml").read_text())
+
+
+def test_every_notebook_is_in_the_toc():
+    listed = set(toc_files())
+    for nb in NOTEBOOKS:
+        assert f"notebooks/{nb.stem}" in listed, f"{nb.name} is not in _toc.yml"
+
+
+def test_every_page_is_built(built_book):
+    for f in toc_files():
+        assert (built_book / f"{f}.html").exists(), f"{f}.html was not built"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executed_without_errors(built_book, nb):
+    executed = ROOT / "_build" / "jupyter_execute" / "notebooks" / nb.name
+    assert executed.exists(), f"{nb.name} was not executed by the build"
+    cells = json.loads(executed.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert code and all(c.get("execution_count") for c in code), "some code cells did not run"
+    for c in code:
+        for out in c.get("outputs", []):
+            assert out["output_type"] != "error", f"{nb.name}: {out.get('ename')}: {out.get('evalue')}"
+            text = "".join(out.get("text", "")) if out["output_type"] == "stream" else ""
+            assert "Traceback" not in text, f"{nb.name}: a traceback was printed"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_page(built_book, nb):
+    page = built_book / "notebooks" / f"{nb.stem}.html"
+    html = page.read_text()
+    # explorables: the kernel-free view, not an empty widget placeholder
+    assert html.count('class="normlab-explorable"') >= 1, "no explorable on the page"
+    assert "application/vnd.jupyter.widget-view+json" not in html
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html and "cdnjs" not in html
+    # solutions are folded on the website
+    assert "dropdown" in html and "solution" in html
+    # the claims table was computed
+    assert "normlab-claims" in html and ">PASS<" in html
+    assert page.stat().st_size <= PAGE_BUDGET_BYTES, f"{page.name}: {page.stat().st_size} bytes"
+
+
+def test_mathjax_is_served_locally(built_book):
+    assert (built_book / "_static" / "mathjax" / "tex-chtml.js").exists()
+    intro = (built_book / "book" / "intro.html").read_text()
+    assert "_static/mathjax/tex-chtml.js" in intro
+
+
+def test_bibliography_lists_the_papers(built_book):
+    html = (built_book / "book" / "bibliography.html").read_text()
+    for who in ["Ioffe", "Salimans", "Ba,", "Santurkar", "Qiao"]:
+        assert who in html, f"{who} missing from the bibliography"

@@ -1,0 +1,69 @@
+"""The explorable: one object gives a live widget and a self-contained static view."""
+
+import json
+import re
+
+import jax.numpy as jnp
+import numpy as np
+
+from normlab import explore, style
+
+
+def compute(a, n):
+    t = jnp.linspace(0, 1, 20)
+    return {"y": a * t ** 2 + n, "z": jnp.exp(a * 40 * t)}
+
+
+def plot(r, a, n):
+    fig, ax = style.figure()
+    style.plot_curve(ax[0, 0], np.arange(20), r["y"], color=style.COLORS["bn"], label="y")
+    k = style.plot_curve(ax[0, 0], np.arange(20), r["z"], color=style.COLORS["plain"], label="z")
+    ax[0, 0].set(xlabel="step", ylabel="value (a.u.)", title=f"a={a:.3g} n={n} k={k}")
+    return fig
+
+
+EX = explore.Explorable(
+    compute,
+    [explore.Slider("a", "scale a", [0.1, 1.0, 10.0], log=True),
+     explore.Slider("n", "offset </script> n", [1, 2], integer=True, default=2)],
+    plot, title="test explorable", caption="a test")
+
+
+def test_static_view_is_self_contained_and_escaped():
+    html = EX.static_html()
+    assert html.count('type="range"') == 2
+    data = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S).group(1)
+    payload = json.loads(data)
+    assert payload["shape"] == [3, 2] and len(payload["frames"]) == 6
+    assert len(set(payload["frames"])) == 6, "every grid point has its own figure"
+    assert "</script> n" not in html, "label text must be escaped"
+    assert "http://" not in html and "https://" not in html
+    assert 'alt="a test"' in html
+
+
+def test_grid_matches_pointwise_compute():
+    g = EX.grid_results()
+    np.testing.assert_allclose(g["y"][2, 0], EX(a=10.0, n=1)["y"], rtol=1e-6)
+
+
+def test_live_widget_recomputes_at_any_value():
+    import ipywidgets as W
+
+    w = EX.widget()
+    sliders = [c for c in w.children if isinstance(c, (W.FloatLogSlider, W.IntSlider))]
+    image = next(c for c in w.children if isinstance(c, W.Image))
+    before = image.value
+    sliders[0].value = 0.37  # not a grid point
+    assert image.value != before and image.value[:4] == b"\x89PNG"
+
+
+def test_divergence_is_drawn_not_raised():
+    fig = EX.figure(a=10.0, n=1)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any(t.startswith("diverged at step") for t in texts)
+    assert "k=" in fig.axes[0].get_title() and "k=None" not in fig.axes[0].get_title()
+
+
+def test_mime_bundle_has_static_html():
+    b = EX._repr_mimebundle_()
+    assert "normlab-explorable" in b["text/html"]

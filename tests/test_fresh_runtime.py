@@ -1,0 +1,84 @@
+"""Each chapter runs alone in a Colab-like fresh runtime.
+
+A notebook is copied alone into an empty folder; a new virtual environment holds only what a
+Colab runtime has (jax, numpy, matplotlib, ipywidgets, scikit-learn) plus the kernel machinery;
+``normlab`` is NOT installed: the notebook's own setup cell must install it, here from the wheel
+built from this checkout (``PIP_FIND_LINKS``, with the package index switched off so that nothing
+else could satisfy it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import NOTEBOOKS, ROOT
+
+COLAB_LIKE = ["jax", "jaxlib", "numpy", "matplotlib", "pillow", "ipywidgets", "widgetsnbextension",
+              "scikit-learn"]
+RUNNER = ["ipykernel", "jupyter_client", "nbclient", "nbformat"]
+
+
+def pinned(names):
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return [f"{n}=={pins[n.lower()]}" for n in names]
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wheels")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(d), str(ROOT)], check=True)
+    assert list(d.glob("normlab-*.whl")), "no wheel was built"
+    return d
+
+
+@pytest.fixture(scope="session")
+def fresh_python(tmp_path_factory):
+    env_dir = tmp_path_factory.mktemp("fresh") / "venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(env_dir)], check=True)
+    py = env_dir / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    *pinned(COLAB_LIKE + RUNNER)], check=True)
+    probe = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('normlab'))"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "None", "the fresh runtime must not have normlab"
+    return py
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_runs_alone_in_a_fresh_runtime(nb, wheelhouse, fresh_python, tmp_path):
+    work = tmp_path / "alone"
+    work.mkdir()
+    shutil.copy(nb, work / nb.name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(PIP_FIND_LINKS=str(wheelhouse), PIP_NO_INDEX="1", MPLBACKEND="Agg",
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    script = (
+        "import sys, nbformat\n"
+        "from nbclient import NotebookClient\n"
+        f"nb = nbformat.read({str(work / nb.name)!r}, as_version=4)\n"
+        f"NotebookClient(nb, timeout=600, kernel_name='python3', resources={{'metadata': {{'path': {str(work)!r}}}}}).execute()\n"
+        f"nbformat.write(nb, {str(work / 'executed.ipynb')!r})\n"
+    )
+    proc = subprocess.run([str(fresh_python), "-c", script], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cells = json.loads((work / "executed.ipynb").read_text())["cells"]
+    setup = next(c for c in cells if c["cell_type"] == "code")
+    printed = "".join("".join(o.get("text", "")) for o in setup["outputs"] if o["output_type"] == "stream")
+    assert "Installing normlab==" in printed, "the setup cell did not install normlab"
+    where = subprocess.run([str(fresh_python), "-c", "import normlab; print(normlab.__file__)"],
+                           capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert str(fresh_python.parent.parent) in where.stdout, "normlab did not come from the wheel"
