@@ -1,0 +1,206 @@
+"""The performance budget of design section 7, measured. Prints one Markdown table.
+
+    python3 tasks.py bench                    # everything (a clean book build takes minutes)
+    python3 tasks.py bench --quick            # skip the clean build and the notebook runs
+    python3 tasks.py bench --update-readme    # also write the table into README.md
+
+Timings are wall-clock on this machine; run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import importlib
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ROWS: list[tuple[str, str, str, bool]] = []  # what, budget, measured, ok
+
+
+def row(what, budget, measured, ok):
+    ROWS.append((what, budget, measured, ok))
+    print(f"  {what}: {measured} ({'within' if ok else 'OVER'} budget {budget})", file=sys.stderr, flush=True)
+
+
+def explorables():
+    from normlab import claims
+
+    out = {}
+    for name in claims.MODULES:
+        mod = importlib.import_module(name)
+        for key, factory in getattr(mod, "EXPLORABLES", {}).items():
+            out[f"{name.split('.')[-1]}.{key}"] = factory
+    return out
+
+
+def bench_grid():
+    """A hyperparameter grid trained with one vmap vs a Python loop over the same grid."""
+    import jax
+
+    from normlab import data, nets, train
+
+    d = data.digits()
+
+    def run(lr, batch_size):
+        p = nets.init_mlp(jax.random.PRNGKey(0), [64, 64, 64, 10], norm=True)
+        return train.fit_classifier(p, d, jax.random.PRNGKey(1), lr=lr, batch_size=batch_size,
+                                    steps=150, max_batch=64, eval_every=10)[1]["loss"]
+
+    grid = dict(lr=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0], batch_size=[4, 8, 16, 32, 64])
+    t = time.perf_counter(); jax.block_until_ready(train.grid(run, **grid)); t_vmap_first = time.perf_counter() - t
+    t = time.perf_counter(); jax.block_until_ready(train.grid(run, **grid)); t_vmap = time.perf_counter() - t
+    t = time.perf_counter(); jax.block_until_ready(train.grid_loop(run, **grid)); t_loop_first = time.perf_counter() - t
+    t = time.perf_counter(); jax.block_until_ready(train.grid_loop(run, **grid)); t_loop = time.perf_counter() - t
+    n = 30
+    row(f"{n}-point grid (lr x batch size, 150 SGD steps each): vmap vs Python loop",
+        ">= 5x faster", f"{t_loop / t_vmap:.1f}x ({t_vmap:.2f} s vs {t_loop:.2f} s; with compilation "
+        f"{t_vmap_first:.1f} s vs {t_loop_first:.1f} s)", t_loop / t_vmap >= 5)
+
+
+def bench_live():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name, factory in explorables().items():
+        ex = factory()
+        point = {s.name: s.default for s in ex.sliders}
+        for _ in range(2):  # warm-up: compilation
+            ex.live_frame(**point)
+        times = []
+        for _ in range(10):
+            p = {}
+            for s in ex.sliders:
+                lo, hi = s.values[0], s.values[-1]
+                if s.integer:
+                    p[s.name] = int(rng.integers(lo, hi + 1))
+                elif s.log:
+                    p[s.name] = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+                else:
+                    p[s.name] = float(rng.uniform(lo, hi))
+            t = time.perf_counter(); ex.live_frame(**p); times.append(time.perf_counter() - t)
+        med = 1000 * statistics.median(times)
+        row(f"live slider `{name}`: recompute + redraw (median of 10)", "<= 200 ms", f"{med:.0f} ms", med <= 200)
+
+
+def chapter_pages(html_root: Path):
+    return sorted((html_root / "notebooks").glob("*.html"))
+
+
+def bench_pages(html_root: Path):
+    for page in chapter_pages(html_root):
+        mb = page.stat().st_size / 2**20
+        row(f"page `{page.name}` with its embedded frames", "<= 3 MB", f"{mb:.2f} MB", mb <= 3)
+
+
+def bench_website_slider(html_root: Path):
+    """Keyboard input on a range slider to the new frame decoded and painted (median of 20)."""
+    from playwright.sync_api import sync_playwright
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(html_root)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}/notebooks/"
+    js = """async (box) => {
+      const input = box.querySelector('input[type=range]'); const img = box.querySelector('img');
+      const times = [];
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        input.value = String((parseInt(input.value) + 1) % (parseInt(input.max) + 1));
+        input.dispatchEvent(new Event('input'));
+        await img.decode();
+        await new Promise(r => requestAnimationFrame(() => r()));
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b); return times[10];
+    }"""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium",
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        for page_file in chapter_pages(html_root):
+            page = b.new_page()
+            page.goto(base + page_file.name, wait_until="networkidle")
+            boxes = page.query_selector_all(".normlab-explorable")
+            meds = [page.evaluate(js, box) for box in boxes]
+            worst = max(meds) if meds else float("nan")
+            row(f"website sliders on `{page_file.name}` ({len(meds)}): input to new figure, worst median",
+                "one frame (<= 16 ms)", f"{worst:.1f} ms", worst <= 16.7)
+            page.close()
+        b.close()
+    srv.shutdown()
+
+
+def bench_notebooks():
+    from tools.run_notebook import run
+
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(nb, d)
+            seconds, _ = run(Path(d) / nb.name, cwd=d)
+        row(f"`{nb.name}`, fresh kernel, top to bottom", "<= 60 s", f"{seconds:.0f} s", seconds <= 60)
+
+
+def bench_clean_build() -> Path:
+    out = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    t = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT),
+                    "--path-output", str(out), "--builder", "html", "--warningiserror"],
+                   check=True, stdout=subprocess.DEVNULL)
+    s = time.perf_counter() - t
+    row("the whole book, clean build with execution", "<= 6 min", f"{s / 60:.1f} min ({s:.0f} s)", s <= 360)
+    return out / "_build" / "html"
+
+
+def table() -> str:
+    lines = ["| what | budget | measured | |", "|---|---|---|---|"]
+    lines += [f"| {w} | {b} | {m} | {'ok' if ok else 'over'} |" for w, b, m, ok in ROWS]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="skip the clean build and notebook runs")
+    ap.add_argument("--update-readme", action="store_true")
+    a = ap.parse_args()
+    import platform
+
+    print(f"machine: {platform.processor() or platform.machine()}, "
+          f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}", file=sys.stderr)
+    bench_grid()
+    bench_live()
+    html_root = ROOT / "_build" / "html"
+    if not a.quick:
+        bench_notebooks()
+        html_root = bench_clean_build()
+    if html_root.exists():
+        bench_pages(html_root)
+        bench_website_slider(html_root)
+    t = table()
+    print(t)
+    if a.update_readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        stamp = time.strftime("%Y-%m-%d")
+        new = re.sub(r"<!-- bench:start -->.*?<!-- bench:end -->",
+                     lambda m: f"<!-- bench:start -->\nMeasured {stamp}.\n\n{t}\n<!-- bench:end -->",
+                     text, flags=re.S)
+        readme.write_text(new)
+    return 0 if all(ok for *_, ok in ROWS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
