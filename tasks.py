@@ -83,7 +83,7 @@ def build(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     ensure_env("requirements-test.txt")
-    return subprocess.run([str(PY), "-m", "pytest", "tests", *args], cwd=ROOT).returncode
+    return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode  # testpaths: tests
 
 
 def bench(args: list[str]) -> int:
