@@ -219,13 +219,14 @@ root.setAttribute("data-ready","1");
         return W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), *controls, image, status])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = {"text/plain": f"<Explorable: {self.title}>", "text/html": self.static_html()}
+        static = self.static_html()
+        bundle = {"text/plain": f"<Explorable: {self.title}>"}
         if _in_kernel():
             try:
                 bundle.update(self.widget()._repr_mimebundle_())
-                bundle["text/html"] = self.static_html()  # keep ours, not the widget's fallback
             except Exception:  # no ipywidgets: the static view still works
                 pass
+        bundle["text/html"] = static  # ours, not a widget's plain-text fallback
         return bundle
 
 
