@@ -123,13 +123,18 @@ class Explorable:
             print(file=sys.stderr, flush=True)
         return out
 
+    def default_index(self) -> int:
+        """Index of the sliders' default point in the flat (C-order) list of frames."""
+        shape = [len(s.values) for s in self.sliders]
+        return int(np.ravel_multi_index([s.values.index(s.default) for s in self.sliders], shape))
+
     def static_html(self, frames: list[str] | None = None) -> str:
         """Self-contained HTML: an image, one labelled range input per slider, inline JS."""
         frames = self.frames() if frames is None else frames
         uid = "nlx-" + uuid.uuid4().hex[:10]
         shape = [len(s.values) for s in self.sliders]
         start = [s.values.index(s.default) for s in self.sliders]
-        flat0 = int(np.ravel_multi_index(start, shape))
+        flat0 = self.default_index()
         labels = [[s.text(v) for v in s.values] for s in self.sliders]
         payload = json.dumps({"frames": frames, "shape": shape, "labels": labels})
         payload = payload.replace("</", "<\\/")
@@ -180,8 +185,12 @@ root.setAttribute("data-ready","1");
 </div>"""
 
     # ----- the live view -----------------------------------------------------------------
-    def widget(self):
-        """The live ipywidgets control: sliders, the figure as an image, and a timing line."""
+    def widget(self, first_frame: bytes | None = None):
+        """The live ipywidgets control: sliders, the figure as an image, and a timing line.
+
+        ``first_frame``: PNG of the default point (e.g. the website's frame), shown until a slider
+        moves, so that displaying the widget costs no compilation; otherwise it is computed.
+        """
         import ipywidgets as W
 
         controls = []
@@ -215,15 +224,22 @@ root.setAttribute("data-ready","1");
 
         for c in controls:
             c.observe(redraw, names="value")
-        redraw()
+        if first_frame is None:
+            redraw()
+        else:
+            image.value = first_frame
+            status.value = ("<small>Move a slider to retrain with JAX at that value "
+                            "(the first move compiles, a few seconds).</small>")
         return W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), *controls, image, status])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        static = self.static_html()
+        frames = self.frames()
+        static = self.static_html(frames)
         bundle = {"text/plain": f"<Explorable: {self.title}>"}
         if _in_kernel():
             try:
-                bundle.update(self.widget()._repr_mimebundle_())
+                first = base64.b64decode(frames[self.default_index()])
+                bundle.update(self.widget(first_frame=first)._repr_mimebundle_())
             except Exception:  # no ipywidgets: the static view still works
                 pass
         bundle["text/html"] = static  # ours, not a widget's plain-text fallback
