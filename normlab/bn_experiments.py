@@ -1121,3 +1121,7 @@ CLAIMS = [
           "over training, without and with BN (shown as a picture of internal covariate shift)",
           _claim_drift),
 ]
+
+
+# The chapter's explorables, by name (the benchmark times each one's live slider).
+EXPLORABLES = {"training": training_explorable, "drift": drift_explorable}

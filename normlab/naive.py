@@ -648,3 +648,7 @@ CLAIMS = [
              "growing, far beyond BN's",
           "'b will grow indefinitely'; scaling 'can get worse'", _claim_growth),
 ]
+
+
+# The chapter's explorables, by name (the benchmark times each one's live slider).
+EXPLORABLES = {"naive_vs_true": lambda: EXPLORABLE}
