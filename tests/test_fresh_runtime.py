@@ -52,7 +52,7 @@ def fresh_python(tmp_path_factory):
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                     *pinned(COLAB_LIKE + RUNNER)], check=True)
     probe = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('normlab'))"],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True, check=True, cwd=env_dir)
     assert probe.stdout.strip() == "None", "the fresh runtime must not have normlab"
     return py
 
