@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 # Modules that define CLAIMS, in chapter order.
-MODULES = ["normlab.bn_experiments", "normlab.naive"]
+MODULES = ["normlab.bn_experiments", "normlab.naive", "normlab.smoothing"]
 
 
 @dataclass
