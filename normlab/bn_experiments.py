@@ -820,25 +820,6 @@ def training_grid() -> dict:
     return jax.tree_util.tree_map(np.asarray, out)
 
 
-def _grid_first(compute, sliders, grid_fn):
-    """The live widget's compute: a grid point is read from the memoised grid (the same numbers,
-    and no second compilation while the notebook runs); any other point is computed by
-    ``jit(compute)``."""
-    jitted = jax.jit(compute)
-
-    def call(**params):
-        idx = []
-        for sl in sliders:
-            hit = np.flatnonzero(np.isclose(np.asarray(sl.values, float), float(params[sl.name]),
-                                            rtol=1e-9, atol=0))
-            if hit.size == 0:
-                return jitted(**params)
-            idx.append(int(hit[0]))
-        return jax.tree_util.tree_map(lambda a: a[tuple(idx)], grid_fn())
-
-    return call
-
-
 def training_explorable() -> Explorable:
     sliders = [Slider("lr", "learning rate", TRAIN_LRS, default=TRAIN_LRS[3], log=True, fmt="{:.2g}"),
                Slider("batch_size", "batch size", TRAIN_BATCHES, default=16, integer=True,
@@ -850,8 +831,7 @@ def training_explorable() -> Explorable:
         caption="Training loss and test accuracy against SGD step for a 64-64-64-10 ReLU MLP on "
                 "the 8x8 digits, with and without batch normalization, for the chosen learning "
                 "rate and batch size; a diverged run is marked and its curves stop there.",
-        _jitted=_grid_first(compute_training, sliders, training_grid))
-    ex.grid_results = training_grid  # the website frames and the claims share one computation
+        grid_fn=training_grid)  # the website frames, the live view and the claims share one run
     return ex
 
 
@@ -944,8 +924,7 @@ def drift_explorable() -> Explorable:
         caption="The 15th, 50th and 85th percentiles, over the test set, of one last-hidden-layer "
                 "unit's input to its sigmoid during training, without BN (left) and with BN "
                 "(right), for the chosen learning rate.",
-        _jitted=_grid_first(compute_drift, sliders, drift_grid))
-    ex.grid_results = drift_grid
+        grid_fn=drift_grid)
     return ex
 
 

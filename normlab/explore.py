@@ -75,11 +75,29 @@ class Explorable:
     title: str
     caption: str = ""
     dpi: int = 80
+    #: optional: a (memoised) function returning the whole grid's results, when the chapter has
+    #: computed them already; the website frames use it, and the live view reads grid points
+    #: from it, so JAX recomputes (and compiles) only when a slider leaves the grid.
+    grid_fn: Callable | None = None
     _jitted: Callable | None = field(default=None, repr=False)
 
     # ----- computing ---------------------------------------------------------------------
+    def _grid_index(self, params) -> tuple[int, ...] | None:
+        idx = []
+        for s in self.sliders:
+            hit = np.flatnonzero(np.isclose(np.asarray(s.values, float), float(params[s.name]),
+                                            rtol=1e-9, atol=0))
+            if hit.size == 0:
+                return None
+            idx.append(int(hit[0]))
+        return tuple(idx)
+
     def __call__(self, **params):
         """Compute at one point (jitted) and return the result as NumPy arrays."""
+        if self.grid_fn is not None:
+            idx = self._grid_index(params)
+            if idx is not None:
+                return jax.tree_util.tree_map(lambda a: np.asarray(a[idx]), self.grid_results())
         if self._jitted is None:
             self._jitted = jax.jit(self.compute)
         out = self._jitted(**{k: np.asarray(v) for k, v in params.items()})
@@ -98,7 +116,9 @@ class Explorable:
         return style.png(fig)
 
     def grid_results(self):
-        """The whole website grid in one ``jit(vmap(compute))``, as NumPy arrays."""
+        """The whole website grid in one ``jit(vmap(compute))`` (or ``grid_fn``), as NumPy arrays."""
+        if self.grid_fn is not None:
+            return jax.tree_util.tree_map(np.asarray, self.grid_fn())
         out = grid(self.compute, **{s.name: s.values for s in self.sliders})
         return jax.tree_util.tree_map(np.asarray, out)
 

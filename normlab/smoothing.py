@@ -792,24 +792,6 @@ from dataclasses import dataclass  # noqa: E402
 from normlab import explore  # noqa: E402
 
 @dataclass
-class GridExplorable(explore.Explorable):
-    """An :class:`~normlab.explore.Explorable` whose website grid comes from ``grid_fn`` (a shared,
-    memoised computation) and whose live view serves grid points from it: JAX recomputes (and
-    compiles, the first time) only when a slider leaves the grid."""
-
-    grid_fn: Callable | None = None
-
-    def grid_results(self):
-        return self.grid_fn() if self.grid_fn is not None else super().grid_results()
-
-    def __call__(self, **params):
-        try:
-            idx = tuple(s.values.index(float(params[s.name])) for s in self.sliders)
-        except (ValueError, KeyError):
-            return super().__call__(**params)
-        return jax.tree_util.tree_map(lambda a: np.asarray(a[idx]), self.grid_results())
-
-
 def explore_compute(lr, noise):
     """Four runs at one (lr, noise level): standard, BN, standard + noise, BN + noise, and the
     landscape probe of the two noise-free runs. Pure JAX, vmap-able (the live view); the website
@@ -858,9 +840,9 @@ def _plot_landscape_explore(r, lr):
                           f"eta in [0.5, 4] x lr")
 
 
-def noisy_explorable() -> GridExplorable:
+def noisy_explorable() -> explore.Explorable:
     """Sliders: learning rate and noise level (x the paper's constants)."""
-    return GridExplorable(
+    return explore.Explorable(
         compute=explore_compute,
         sliders=[explore.Slider("lr", "learning rate", EXPLORE_LRS, default=0.1, log=True),
                  explore.Slider("noise", "noise level (x paper)", EXPLORE_LEVELS, default=1.0)],
@@ -871,9 +853,9 @@ def noisy_explorable() -> GridExplorable:
         grid_fn=explore_grid)
 
 
-def landscape_explorable() -> GridExplorable:
+def landscape_explorable() -> explore.Explorable:
     """Slider: learning rate. The landscape bands of the standard and BN MLPs."""
-    return GridExplorable(
+    return explore.Explorable(
         compute=lambda lr: explore_compute(lr, 0.0 * lr),
         sliders=[explore.Slider("lr", "learning rate", EXPLORE_LRS, default=0.1, log=True)],
         plot=_plot_landscape_explore, title="The loss landscape along the gradient, standard vs BN",

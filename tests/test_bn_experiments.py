@@ -247,22 +247,6 @@ def test_drift_measure():
     assert bx.drift_measure(moving) == pytest.approx(4 * (1 - 5 / 49) / 2, rel=1e-6)
 
 
-def test_grid_first_reads_grid_points_and_computes_others():
-    calls = []
-
-    def compute(lr):
-        calls.append(1)
-        return {"v": 2 * lr}
-
-    sl = [bx.Slider("lr", "lr", [0.1, 1.0, 10.0], default=1.0, log=True)]
-    grid = {"v": np.array([111.0, 222.0, 333.0])}
-    f = bx._grid_first(compute, sl, lambda: grid)
-    assert float(f(lr=np.asarray(1.0))["v"]) == 222.0  # from the grid
-    assert not calls
-    assert float(f(lr=np.asarray(3.0))["v"]) == pytest.approx(6.0)  # computed
-    assert calls
-
-
 def test_training_grid_shapes_and_a_safe_point():
     g = bx.training_grid()  # memoised: shared with the claims test in the same session
     shape = (len(bx.TRAIN_LRS), len(bx.TRAIN_BATCHES))

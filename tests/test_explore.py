@@ -67,3 +67,19 @@ def test_divergence_is_drawn_not_raised():
 def test_mime_bundle_has_static_html():
     b = EX._repr_mimebundle_()
     assert "normlab-explorable" in b["text/html"]
+
+
+def test_grid_fn_serves_grid_points_and_computes_the_others():
+    calls = []
+
+    def compute(lr):
+        calls.append(1)
+        return {"v": 2 * lr}
+
+    ex = explore.Explorable(compute, [explore.Slider("lr", "lr", [0.1, 1.0, 10.0], log=True)],
+                            plot, title="t", grid_fn=lambda: {"v": np.array([111.0, 222.0, 333.0])})
+    assert float(ex(lr=1.0)["v"]) == 222.0  # read from the shared grid, nothing computed
+    assert not calls
+    assert ex.grid_results()["v"].tolist() == [111.0, 222.0, 333.0]
+    assert float(ex(lr=3.0)["v"]) == 6.0  # off the grid: computed with JAX
+    assert calls
