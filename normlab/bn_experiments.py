@@ -34,22 +34,9 @@ from normlab.explore import Explorable, Slider
 
 
 def init_params(sizes, *, norm: bool, init="he", seed: int = 0, dtype=jnp.float32):
-    """The parameters :func:`normlab.nets.init_mlp` makes (same layout and scales), drawn with
-    NumPy's generator: XLA compiles JAX's threefry sampler once per shape, which costs seconds on
-    a small CPU, and the same ``seed`` gives the plain and the BN network the same weights."""
-    rng = np.random.default_rng(seed)
-    layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        std = {"he": (2.0 / fan_in) ** 0.5,
-               "glorot": (2.0 / (fan_in + fan_out)) ** 0.5}.get(init, init)
-        layer = {"W": jnp.asarray(float(std) * rng.normal(size=(fan_in, fan_out)), dtype)}
-        if i < len(sizes) - 2 and norm:
-            layer["gamma"] = jnp.ones((fan_out,), dtype)
-            layer["beta"] = jnp.zeros((fan_out,), dtype)
-        else:
-            layer["b"] = jnp.zeros((fan_out,), dtype)
-        layers.append(layer)
-    return layers
+    """:func:`normlab.nets.init_mlp` drawn from an int seed (NumPy; no sampler to compile), so the
+    same ``seed`` gives the plain and the BN network the same weights."""
+    return nets.init_mlp(int(seed), sizes, norm=norm, init=init, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -249,7 +249,7 @@ root.setAttribute("data-ready","1");
         else:
             image.value = first_frame
             status.value = ("<small>Move a slider to retrain with JAX at that value "
-                            "(the first move compiles, a few seconds).</small>")
+                            "(the first move off the website grid compiles the computation: seconds, once).</small>")
         return W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), *controls, image, status])
 
     def _repr_mimebundle_(self, include=None, exclude=None):

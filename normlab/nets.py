@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": jax.nn.relu,
@@ -27,11 +28,21 @@ ACTIVATIONS: dict[str, Callable] = {
 def init_mlp(key, sizes: Sequence[int], *, norm: bool = False, init="he", dtype=jnp.float32):
     """Random MLP parameters for layer widths ``sizes = [d_in, h_1, ..., d_out]``.
 
+    ``key``: a JAX PRNG key, or an int seed for NumPy's generator (no XLA compilation: JAX's
+    default sampler compiles once per shape, which costs seconds on a small CPU; chapters that
+    must run in a minute use seeds).
+
     ``init``: ``"he"`` (std sqrt(2/fan_in)), ``"glorot"`` (std sqrt(2/(fan_in+fan_out))), or a
     number used as the standard deviation of every weight (the paper's "small random Gaussian").
     Hidden layers get ``gamma = 1, beta = 0`` when ``norm`` is true, else a zero bias ``b``.
     """
-    keys = jax.random.split(key, len(sizes) - 1)
+    if isinstance(key, int):
+        rng = np.random.default_rng(key)
+        normal = lambda k, shape, std: jnp.asarray(std * rng.normal(size=shape), dtype)
+        keys = [None] * (len(sizes) - 1)
+    else:
+        normal = lambda k, shape, std: std * jax.random.normal(k, shape, dtype)
+        keys = jax.random.split(key, len(sizes) - 1)
     layers = []
     for i, (k, fan_in, fan_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
         if init == "he":
@@ -40,7 +51,7 @@ def init_mlp(key, sizes: Sequence[int], *, norm: bool = False, init="he", dtype=
             std = (2.0 / (fan_in + fan_out)) ** 0.5
         else:
             std = float(init)
-        layer = {"W": std * jax.random.normal(k, (fan_in, fan_out), dtype)}
+        layer = {"W": normal(k, (fan_in, fan_out), std)}
         hidden = i < len(sizes) - 2
         if hidden and norm:
             layer["gamma"] = jnp.ones((fan_out,), dtype)
