@@ -59,6 +59,9 @@ def fresh_python(tmp_path_factory):
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_chapter_runs_alone_in_a_fresh_runtime(nb, wheelhouse, fresh_python, tmp_path):
+    # each chapter starts without normlab, as on a new Colab runtime (the venv is shared for speed)
+    subprocess.run([str(fresh_python), "-m", "pip", "uninstall", "--quiet", "--yes", "normlab"],
+                   capture_output=True)
     work = tmp_path / "alone"
     work.mkdir()
     shutil.copy(nb, work / nb.name)
