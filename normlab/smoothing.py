@@ -787,11 +787,9 @@ def plot_dln_loss(D: dict):
 # ------------------------------------------------------------------------------------------------
 # Explorables
 # ------------------------------------------------------------------------------------------------
-from dataclasses import dataclass  # noqa: E402
-
 from normlab import explore  # noqa: E402
 
-@dataclass
+
 def explore_compute(lr, noise):
     """Four runs at one (lr, noise level): standard, BN, standard + noise, BN + noise, and the
     landscape probe of the two noise-free runs. Pure JAX, vmap-able (the live view); the website
