@@ -113,12 +113,16 @@ def update_running(running, x, momentum: float = 0.1):
     where ``momentum`` is the weight of the new batch and ``m`` counts every reduced element
     (``N`` for ``(N, C)``, ``N*H*W`` for ``(N, H, W, C)``). Returns the new ``(mean, var)``.
     """
-    mean, var = running
     bmean, _, bvar_unbiased = batch_stats(x)
-    return (
-        (1.0 - momentum) * mean + momentum * bmean,
-        (1.0 - momentum) * var + momentum * bvar_unbiased,
-    )
+    return running_step(running, bmean, bvar_unbiased, momentum)
+
+
+def running_step(running, batch_mean, batch_var_unbiased, momentum: float = 0.1):
+    """The update rule itself, from a batch's mean and unbiased variance (also used for the
+    masked batches of :mod:`normlab.nets`)."""
+    mean, var = running
+    return ((1.0 - momentum) * mean + momentum * batch_mean,
+            (1.0 - momentum) * var + momentum * batch_var_unbiased)
 
 
 def inference(x, gamma, beta, mean, var, eps: float = 1e-5):

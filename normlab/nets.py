@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from normlab import batchnorm
+
 ACTIVATIONS: dict[str, Callable] = {
     "relu": jax.nn.relu,
     "tanh": jnp.tanh,
@@ -70,10 +72,7 @@ def batch_norm(z, mask=None, eps: float = 1e-5):
     """
     if mask is None:
         mask = jnp.ones(z.shape[0], z.dtype)
-    w = mask[:, None]
-    m = jnp.sum(mask)
-    mean = jnp.sum(w * z, axis=0) / m
-    var = jnp.sum(w * (z - mean) ** 2, axis=0) / m
+    mean, var, m = batchnorm.masked_stats(z, mask)
     return (z - mean) / jnp.sqrt(var + eps), (mean, var, m)
 
 
@@ -122,7 +121,7 @@ def update_running(running, stats, momentum: float = 0.1):
     """PyTorch-convention update of every layer's running ``(mean, var)`` from batch ``stats``.
 
     The stored variance is the unbiased ``m/(m-1)`` batch variance; ``momentum`` weighs the new
-    batch. (The same rule as :func:`normlab.batchnorm.update_running`, for masked batches.)
+    batch. (:func:`normlab.batchnorm.running_step`, for masked batches.)
     """
     new = []
     for r, st in zip(running, stats):
@@ -130,6 +129,5 @@ def update_running(running, stats, momentum: float = 0.1):
             new.append(None)
             continue
         mean, var, m = st
-        new.append(((1 - momentum) * r[0] + momentum * mean,
-                    (1 - momentum) * r[1] + momentum * var * m / (m - 1)))
+        new.append(batchnorm.running_step(r, mean, var * m / (m - 1), momentum))
     return new
