@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 
@@ -140,6 +141,18 @@ def fold(gamma, beta, mean, var, eps: float = 1e-5):
     """The per-channel ``(scale, shift)`` of the folded inference map."""
     scale = gamma / jnp.sqrt(var + eps)
     return scale, beta - scale * mean
+
+
+def standardize(x, eps: float = 0.0, hold: bool = False):
+    r""":math:`\hat x = (x-\mu)/\sigma` over axis 0 with :math:`\sigma = \sqrt{\sigma_B^2+\epsilon}` and the
+    biased batch variance; ``hold=True`` keeps :math:`\mu` and :math:`\sigma` outside the gradient
+    (``stop_gradient``: the naive layer of Chapter 2). Returns ``(xhat, sigma)``. The theory of
+    Chapters 2 and 5 uses it with :math:`\epsilon = 0`, where BN's identities are exact."""
+    mu = jnp.mean(x, axis=0)
+    sigma = jnp.sqrt(jnp.mean((x - mu) ** 2, axis=0) + eps)
+    if hold:
+        mu, sigma = jax.lax.stop_gradient(mu), jax.lax.stop_gradient(sigma)
+    return (x - mu) / sigma, sigma
 
 
 def masked_stats(x, mask):

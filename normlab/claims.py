@@ -1,13 +1,25 @@
 """Every claim the book makes, re-measured.
 
-Each chapter module defines ``CLAIMS``, a list of :class:`Claim`. A claim pairs the sentence the
-book states with a function that measures it now and says whether the measurement supports it.
-The chapter's "Claims checked" table, ``python -m normlab claims`` and the test suite all run the
-same functions, so the three cannot disagree.
+Each chapter's ``normlab.chN.claims`` defines ``CLAIMS``, a list of :class:`Claim`. A claim pairs
+the sentence the book states with a function that measures it now. Every row carries two
+verdicts:
+
+- the **check**: does our measurement support the sentence *the book* states (PASS/FAIL)? The
+  tests assert it, and ``python -m normlab claims`` exits 1 when one fails;
+- the **paper verdict**: did *the paper's* statement hold at our scale? One of
+  :data:`REPRODUCED`, :data:`PARTLY`, :data:`NOT_REPRODUCED`, or :data:`IDENTITY` (a derivation or a
+  by-construction fact: a numerical identity, not an empirical claim about training).
+
+A book sentence may well be "the paper's claim does not hold here": its check PASSes while the
+paper verdict says *not reproduced at our scale*. The chapter's "Claims checked" table,
+``python -m normlab claims``, the book's claims page and the test suite all run the same
+functions, so they cannot disagree. Rows are named ``chapter.k`` in the order they are listed.
 """
 
 from __future__ import annotations
 
+import argparse
+import html
 import importlib
 import sys
 import time
@@ -15,17 +27,27 @@ from dataclasses import dataclass
 from typing import Callable
 
 # Modules that define CLAIMS, in chapter order.
-MODULES = ["normlab.bn_experiments", "normlab.naive", "normlab.smoothing"]
+MODULES = ["normlab.ch1.claims", "normlab.ch2.claims", "normlab.ch5.claims"]
+
+REPRODUCED = "reproduced"
+PARTLY = "partly reproduced"
+NOT_REPRODUCED = "not reproduced at our scale"
+IDENTITY = "identity"
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, IDENTITY)
 
 
 @dataclass
 class Claim:
-    """``measure() -> (measured: str, passed: bool)``; ``expected`` is the paper's statement."""
+    """One claim. ``measure() -> (measured, passed)`` or ``(measured, passed, verdict)``: the text
+    of our measurement, whether it supports the book's sentence ``claim``, and, when it depends
+    on the measurement, the paper verdict; otherwise ``verdict`` gives it. ``expected`` is the
+    paper's own statement."""
 
     chapter: int
     claim: str
     expected: str
-    measure: Callable[[], tuple[str, bool]]
+    measure: Callable[[], tuple]
+    verdict: str | None = None
 
 
 @dataclass
@@ -36,6 +58,8 @@ class Row:
     expected: str
     passed: bool
     seconds: float
+    verdict: str = ""
+    id: str = ""
 
 
 def all_claims(chapter: int | None = None) -> list[Claim]:
@@ -45,14 +69,30 @@ def all_claims(chapter: int | None = None) -> list[Claim]:
     return [c for c in out if chapter is None or c.chapter == chapter]
 
 
+def row_id(c: Claim) -> str:
+    """``chapter.k``: the claim's place among its chapter's claims (from 1)."""
+    same = [x for x in all_claims(c.chapter)]
+    k = next((i for i, x in enumerate(same) if x is c), None)
+    return f"{c.chapter}.{k + 1}" if k is not None else f"{c.chapter}.?"
+
+
 def check(c: Claim) -> Row:
-    """Measure one claim. A measurement that raises is a FAIL with the error as its text."""
+    """Measure one claim. A measurement that raises is a FAIL with the error as its text; a claim
+    without a valid paper verdict fails too (every row must say what it says about the paper)."""
     t0 = time.perf_counter()
+    verdict = c.verdict
     try:
-        measured, passed = c.measure()
+        out = c.measure()
+        measured, passed = out[0], bool(out[1])
+        if len(out) > 2:
+            verdict = out[2]
     except Exception as e:  # a broken measurement is a failed claim, not a crash
         measured, passed = f"error: {type(e).__name__}: {e}", False
-    return Row(c.chapter, c.claim, measured, c.expected, bool(passed), time.perf_counter() - t0)
+    if verdict not in VERDICTS:
+        measured += f" [no valid paper verdict: {verdict!r}]"
+        passed, verdict = False, str(verdict)
+    return Row(c.chapter, c.claim, measured, c.expected, passed, time.perf_counter() - t0,
+               verdict, row_id(c))
 
 
 def run(chapter: int | None = None) -> list[Row]:
@@ -60,36 +100,40 @@ def run(chapter: int | None = None) -> list[Row]:
 
 
 class Table:
-    """The rows as a table: HTML in a notebook, aligned text in a terminal."""
+    """The rows as a table: HTML in a notebook (and on the claims page), aligned text in a terminal."""
 
-    def __init__(self, rows: list[Row]):
+    HEAD = ("row", "claim", "our measurement", "the paper's statement", "check", "paper verdict")
+
+    def __init__(self, rows: list[Row], chapters: bool = False):
         self.rows = rows
+        self.chapters = chapters
 
     @property
     def all_passed(self) -> bool:
         return all(r.passed for r in self.rows)
 
+    def _cells(self, r: Row):
+        return (r.id, r.claim, r.measured, r.expected, "PASS" if r.passed else "FAIL", r.verdict)
+
     def __str__(self) -> str:
-        head = ("chapter", "claim", "measured", "expected", "verdict")
-        body = [(str(r.chapter), r.claim, r.measured, r.expected, "PASS" if r.passed else "FAIL")
-                for r in self.rows]
-        widths = [min(60, max(len(x[i]) for x in [head] + body)) for i in range(5)]
+        body = [self._cells(r) for r in self.rows]
+        widths = [min(60, max(len(x[i]) for x in [self.HEAD] + body)) for i in range(len(self.HEAD))]
         line = lambda x: " | ".join(s.ljust(w) for s, w in zip(x, widths))
-        return "\n".join([line(head), "-+-".join("-" * w for w in widths)] + [line(b) for b in body])
+        return "\n".join([line(self.HEAD), "-+-".join("-" * w for w in widths)] + [line(b) for b in body])
 
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        import html
+        def row(r: Row) -> str:
+            c = self._cells(r)
+            check = f"<b class='nl-{'pass' if r.passed else 'fail'}'>{c[4]}</b>"
+            verdict = f"<span class='nl-verdict nl-{r.verdict.split()[0]}'>{html.escape(r.verdict)}</span>"
+            return ("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in c[:4])
+                    + f"<td>{check}</td><td>{verdict}</td></tr>")
 
-        cells = "".join(
-            f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.measured)}</td>"
-            f"<td>{html.escape(r.expected)}</td><td><b style='color:"
-            f"{'#009E73' if r.passed else '#D55E00'}'>{'PASS' if r.passed else 'FAIL'}</b></td></tr>"
-            for r in self.rows)
-        return ("<table class='normlab-claims'><thead><tr><th>claim</th><th>our measurement</th>"
-                "<th>the paper's statement</th><th>verdict</th></tr></thead>"
-                f"<tbody>{cells}</tbody></table>")
+        head = "".join(f"<th>{h}</th>" for h in self.HEAD)
+        return (f"<table class='normlab-claims'><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(row(r) for r in self.rows)}</tbody></table>")
 
 
 def table(chapter: int | None = None) -> Table:
@@ -98,8 +142,6 @@ def table(chapter: int | None = None) -> Table:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     p = argparse.ArgumentParser(prog="python -m normlab claims",
                                 description="Re-measure every claim of the book.")
     p.add_argument("--chapter", type=int, default=None, help="only this chapter")
@@ -108,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     for c in all_claims(a.chapter):
         r = check(c)
         rows.append(r)
-        print(f"[{'PASS' if r.passed else 'FAIL'}] ch{r.chapter} {r.claim} ({r.seconds:.1f} s)",
+        print(f"[{'PASS' if r.passed else 'FAIL'}] {r.id} {r.claim} ({r.seconds:.1f} s)",
               file=sys.stderr, flush=True)
     t = Table(rows)
     print(t)
-    print(f"\n{sum(r.passed for r in rows)} passed, {sum(not r.passed for r in rows)} failed")
+    counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
+    print(f"\ncheck: {sum(r.passed for r in rows)} passed, {sum(not r.passed for r in rows)} failed")
+    print("paper verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
     return 0 if t.all_passed else 1

@@ -5,9 +5,26 @@ Nothing here downloads anything. Every function takes an explicit seed or PRNG k
 
 from __future__ import annotations
 
+from functools import lru_cache, wraps
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from sklearn.datasets import load_digits
+
+
+def cached(fn):
+    """``functools.lru_cache`` whose results are concrete arrays even when first asked for inside
+    a ``jit``/``vmap`` trace (a cached tracer would leak into later calls)."""
+    memo = lru_cache(maxsize=None)(fn)
+
+    @wraps(fn)
+    def wrapper(*args, **kw):
+        with jax.ensure_compile_time_eval():
+            return memo(*args, **kw)
+
+    wrapper.cache_clear = memo.cache_clear
+    return wrapper
 
 
 def digits(test_fraction: float = 0.2, seed: int = 0, dtype=jnp.float32) -> dict:
@@ -15,10 +32,15 @@ def digits(test_fraction: float = 0.2, seed: int = 0, dtype=jnp.float32) -> dict
 
     Pixels (0..16) are divided by 16 and each feature is centred with the training mean, so inputs
     lie roughly in [-1, 1]. Returns a dict with ``x_train (n, 64)``, ``y_train (n,)`` (int labels),
-    ``x_test``, ``y_test``; the split is a fixed permutation given by ``seed``.
+    ``x_test``, ``y_test``; the split is a fixed permutation given by ``seed``. Made once per
+    process (the arrays are concrete even when first asked for inside a ``jit`` trace).
     """
-    from sklearn.datasets import load_digits
+    x64 = bool(jax.config.jax_enable_x64)  # float64 exists only in x64 mode: part of the key
+    return dict(_digits(float(test_fraction), int(seed), jnp.dtype(dtype), x64))
 
+
+@cached
+def _digits(test_fraction, seed, dtype, x64):
     d = load_digits()
     x = d.data.astype(np.float64) / 16.0
     y = d.target.astype(np.int32)

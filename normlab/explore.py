@@ -5,7 +5,8 @@ An explorable is declared once, by
 
 - ``compute(**params) -> pytree of arrays``: pure JAX, ``jit``-able and ``vmap``-able over params;
 - a :class:`Slider` per parameter, whose ``values`` are the website's grid;
-- ``plot(result, **params) -> matplotlib Figure``: drawing only, from NumPy arrays.
+- ``plot(result, fig=None, **params) -> matplotlib Figure``: drawing only, from NumPy arrays, in
+  the retained mode of :mod:`normlab.style` (``fig`` given: update its changing parts).
 
 Displaying an :class:`Explorable` emits one MIME bundle that carries both views:
 
@@ -80,6 +81,8 @@ class Explorable:
     #: from it, so JAX recomputes (and compiles) only when a slider leaves the grid.
     grid_fn: Callable | None = None
     _jitted: Callable | None = field(default=None, repr=False)
+    _live_fig: object = field(default=None, repr=False)
+    timing: tuple = field(default=(0.0, 0.0), repr=False)
 
     # ----- computing ---------------------------------------------------------------------
     def _grid_index(self, params) -> tuple[int, ...] | None:
@@ -110,10 +113,17 @@ class Explorable:
         return self.plot(self(**point), **point)
 
     def live_frame(self, **point) -> bytes:
-        """What the live widget does when a slider moves: recompute with JAX, redraw, encode PNG."""
-        fig = self.plot(self(**point), **point)
-        fig.set_dpi(self.dpi)
-        return style.png(fig)
+        """What the live widget does when a slider moves: recompute with JAX, update the kept
+        figure's changing parts, encode PNG. ``self.timing`` holds the last (compute, draw) in s."""
+        t0 = time.perf_counter()
+        result = self(**point)
+        t1 = time.perf_counter()
+        with style.offscreen():
+            self._live_fig = self.plot(result, fig=self._live_fig, **point)
+        self._live_fig.set_dpi(self.dpi)
+        frame = style.png(self._live_fig, close=False)
+        self.timing = (t1 - t0, time.perf_counter() - t1)
+        return frame
 
     def grid_results(self):
         """The whole website grid in one ``jit(vmap(compute))`` (or ``grid_fn``), as NumPy arrays."""
@@ -124,18 +134,21 @@ class Explorable:
 
     # ----- the static, kernel-free view ----------------------------------------------------
     def frames(self, progress: bool = True) -> list[str]:
-        """Every grid point drawn to a base64 PNG, in C order over the sliders."""
+        """Every grid point drawn to a base64 PNG, in C order over the sliders (one figure, its
+        changing parts updated from point to point: the same drawing as the live view's)."""
         t0 = time.perf_counter()
         res = self.grid_results()
         shape = tuple(len(s.values) for s in self.sliders)
         out = []
         total = int(np.prod(shape))
+        fig = None
         for n, idx in enumerate(itertools.product(*(range(k) for k in shape))):
             point = {s.name: s.values[i] for s, i in zip(self.sliders, idx)}
             r = jax.tree_util.tree_map(lambda a: a[idx], res)
-            fig = self.plot(r, **point)
+            with style.offscreen():
+                fig = self.plot(r, fig=fig, **point)
             fig.set_dpi(self.dpi)
-            out.append(base64.b64encode(style.png(fig, quantize=True)).decode("ascii"))
+            out.append(base64.b64encode(style.png(fig, quantize=True, close=False)).decode("ascii"))
             if progress:
                 print(f"\r{self.title}: website frames {n + 1}/{total} "
                       f"({time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
@@ -234,11 +247,12 @@ root.setAttribute("data-ready","1");
         def redraw(*_):
             point = {s.name: (int(c.value) if s.integer else float(c.value))
                      for s, c in zip(self.sliders, controls)}
-            t0 = time.perf_counter()
+            status.value = "<small>computing...</small>"
             try:
                 image.value = self.live_frame(**point)
-                status.value = (f"<small>recomputed with JAX and redrawn in "
-                                f"{1000 * (time.perf_counter() - t0):.0f} ms</small>")
+                comp, draw = self.timing
+                status.value = (f"<small>recomputed with JAX in {1000 * comp:.0f} ms, redrawn in "
+                                f"{1000 * draw:.0f} ms</small>")
             except Exception as e:  # a slider must never leave a traceback or a blank figure
                 status.value = f"<b>Could not compute this setting:</b> {html.escape(str(e))}"
 

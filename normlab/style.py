@@ -2,14 +2,28 @@
 
 Every figure labels its axes with units ("step", "loss (nats)", "accuracy (%)") and marks a
 diverged run with the text "diverged at step k" instead of leaving a blank or broken plot.
+
+Figures that a slider redraws are drawn in *retained mode*: a plot function makes the figure and
+its fixed parts once (``fig is None``), and on every call sets the data of its changing parts
+through the keyed helpers below (:func:`line`, :func:`curve`, :func:`band`, :func:`text`,
+:func:`title`, :func:`suptitle`, :func:`legend`), which create an artist the first time and update
+it afterwards. :func:`render` then redraws only those artists over a saved background, unless an
+axis range changed; a slider move costs a few milliseconds of drawing instead of a new figure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullLocator
+from PIL import Image
 
-from normlab.train import diverged_at
+from normlab.measure import diverged_at
 
 # Okabe-Ito palette, safe for the common forms of colour blindness.
 PALETTE = {
@@ -18,7 +32,8 @@ PALETTE = {
 }
 # Fixed roles, so "with BN" has the same colour in every chapter.
 COLORS = {"plain": PALETTE["vermillion"], "bn": PALETTE["blue"], "noisy": PALETTE["green"],
-          "naive": PALETTE["orange"], "other": PALETTE["purple"], "ref": PALETTE["black"]}
+          "naive": PALETTE["orange"], "other": PALETTE["purple"], "ref": PALETTE["black"],
+          "wn": PALETTE["green"], "ln": PALETTE["purple"]}
 
 RC = {
     "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 11,
@@ -27,82 +42,289 @@ RC = {
     "figure.constrained_layout.use": False,  # costs ~100 ms a redraw; figure() sets margins
 }
 
+_OFFSCREEN = [False]
+
 
 def use() -> None:
     """Apply the book's matplotlib style."""
     plt.rcParams.update(RC)
 
 
+@contextlib.contextmanager
+def offscreen():
+    """Figures made inside are not registered with pyplot (a notebook does not display them by
+    itself, and they live until dropped): the explorables draw their frames this way."""
+    _OFFSCREEN.append(True)
+    try:
+        yield
+    finally:
+        _OFFSCREEN.pop()
+
+
 def figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.0,
            title: str | None = None, **kw):
-    """``plt.subplots`` with the book's style, a size per panel (inches) and fixed margins.
+    """A figure with the book's style, a size per panel (inches) and fixed margins.
 
-    Returns ``(fig, axes)`` with ``axes`` a 2-D array (``squeeze=False``).
+    Returns ``(fig, axes)`` with ``axes`` a 2-D array (``squeeze=False``); :func:`axes` gives the
+    same array back later (retained mode).
     """
     use()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows + (0.3 if title else 0)),
-                             squeeze=False, **kw)
-    top = 1 - (0.55 if title else 0.25) / (height * nrows + (0.3 if title else 0))
-    fig.subplots_adjust(left=0.6 / (width * ncols), right=1 - 0.15 / (width * ncols),
+    size = (width * ncols, height * nrows + (0.3 if title else 0))
+    if _OFFSCREEN[-1]:
+        fig = Figure(figsize=size)
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    else:
+        fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, **kw)
+    top = 1 - (0.55 if title else 0.25) / size[1]
+    fig.subplots_adjust(left=0.6 / size[0], right=1 - 0.15 / size[0],
                         bottom=0.55 / (height * nrows), top=top, wspace=0.32, hspace=0.45)
+    _reg(fig)["axes"] = axes
     if title:
-        fig.suptitle(title)
+        suptitle(fig, title)
     return fig, axes
+
+
+def axes(fig):
+    """The 2-D array of axes that :func:`figure` made for ``fig``."""
+    return _reg(fig)["axes"]
 
 
 def log_y(ax) -> None:
     """Log-scale y axis with plain-text tick labels ("0.01", "1", "100") and no minor ticks.
 
     Matplotlib's default labels are typeset with mathtext and, with the minor ticks, cost about
-    half of a redraw; the live sliders redraw on every move.
+    half of a redraw.
     """
-    from matplotlib.ticker import FuncFormatter, NullLocator
-
     ax.set_yscale("log")
     ax.yaxis.set_minor_locator(NullLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-def png(fig, quantize: bool = False) -> bytes:
-    """Render ``fig`` to PNG bytes and close it.
+# ------------------------------------------------------------------------------------------------
+# Retained mode: keyed artists that are created once and updated afterwards
+# ------------------------------------------------------------------------------------------------
+def _reg(fig) -> dict:
+    r = getattr(fig, "_normlab", None)
+    if r is None:
+        r = fig._normlab = {"axes": None, "artists": {}, "bg": None, "view": None}
+    return r
+
+
+def _slot(ax, kind, key):
+    return _reg(ax.figure)["artists"], (id(ax), kind, key)
+
+
+def line(ax, key, x, y, **kw):
+    """Create (first call) or update (later calls) the line ``key`` of ``ax``."""
+    reg, k = _slot(ax, "line", key)
+    a = reg.get(k)
+    if a is None:
+        (a,) = ax.plot(x, y, **kw)
+        reg[k] = a
+    else:
+        a.set_data(x, y)
+        a.set(**kw)
+        a.set_visible(True)
+    return a
+
+
+def hide(ax, kind: str, key) -> None:
+    """Hide the artist ``key`` of kind ``kind`` ("line", "text", ...) if it exists."""
+    reg, k = _slot(ax, kind, key)
+    if k in reg:
+        reg[k].set_visible(False)
+
+
+def text(ax, key, x, y, s, **kw):
+    """Create or update the text ``key`` (data coordinates unless ``transform`` is given)."""
+    reg, k = _slot(ax, "text", key)
+    a = reg.get(k)
+    if a is None:
+        a = ax.text(x, y, s, **kw)
+        reg[k] = a
+    else:
+        a.set_position((x, y))
+        a.set_text(s)
+        a.set(**{n: v for n, v in kw.items() if n != "transform"})
+        a.set_visible(True)
+    return a
+
+
+def band(ax, key, x, lo, hi, **kw):
+    """A filled band between ``lo`` and ``hi`` (re-made on every call: a polygon's vertices
+    change with the data)."""
+    reg, k = _slot(ax, "band", key)
+    if k in reg:
+        reg[k].remove()
+    reg[k] = ax.fill_between(x, lo, hi, **kw)
+    x = np.asarray(x, float)
+    reg[k]._normlab_extent = (np.concatenate([x, x]),
+                              np.concatenate([np.asarray(lo, float), np.asarray(hi, float)]))
+    return reg[k]
+
+
+def title(ax, s, **kw):
+    """Set the panel title ``s`` (a changing part of the figure)."""
+    reg, k = _slot(ax, "title", 0)
+    ax.set_title(s, **kw)
+    reg[k] = ax.title
+    return ax.title
+
+
+def suptitle(fig, s, **kw):
+    """Set the figure title ``s`` (a changing part of the figure)."""
+    t = fig.suptitle(s, **kw)
+    _reg(fig)["artists"][(id(fig), "suptitle", 0)] = t
+    return t
+
+
+def legend(ax, **kw):
+    """(Re)make the legend of ``ax`` from its current labelled artists."""
+    reg, k = _slot(ax, "legend", 0)
+    leg = ax.legend(**kw)
+    reg[k] = leg
+    return leg
+
+
+def _nice(lo: float, hi: float, log: bool) -> tuple[float, float]:
+    """Round a data range outwards to "nice" limits (multiples of a 1-2-5 step, about six steps
+    across, on a linear axis; whole decades on a log axis), so that small changes of the data
+    keep the same limits."""
+    if log:
+        lo, hi = max(lo, 1e-300), max(hi, 1e-300)
+        return 10.0 ** np.floor(np.log10(lo)), 10.0 ** np.ceil(np.log10(hi) - 1e-12)
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    a, b = lo - 0.03 * span, hi + 0.03 * span
+    if lo >= 0 > a:
+        a = 0.0  # a non-negative quantity keeps 0 as its floor
+    raw = (b - a) / 6
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    return (float(np.round(np.floor(a / step) * step, 12)),
+            float(np.round(np.ceil(b / step) * step, 12)))
+
+
+def span(values, log: bool = False, q: float | None = None) -> tuple[float, float]:
+    """Nice limits (:func:`_nice`) that cover the finite ``values`` (positive ones on a log axis);
+    with ``q``, from the (100-q)-th to the q-th percentile, so that a run that blew up does not
+    flatten every other curve. An explorable computes its panels' limits this way from its whole
+    grid, once: then every slider move keeps the axes and only redraws the curves."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v) & ((v > 0) if log else True)]
+    if not v.size:
+        return (1.0, 10.0) if log else (0.0, 1.0)
+    lo, hi = (np.percentile(v, [100 - q, q]) if q is not None else (v.min(), v.max()))
+    return _nice(float(lo), float(hi), log)
+
+
+def symlog_y(ax, linthresh: float = 1.0) -> None:
+    """A symmetric-log y axis (linear in [-linthresh, linthresh], logarithmic outside) with
+    plain-text tick labels: for quantities that start near 0 and grow by orders of magnitude."""
+    ax.set_yscale("symlog", linthresh=linthresh)
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def rescale(ax, x: bool = False, y: bool = True) -> None:
+    """Fit the axis ranges to the visible data (lines, markers and bands) again after updating
+    artists, rounded outwards to nice limits: the website frame and the live view get the same
+    limits for the same data, and a small slider move usually keeps them (a cheap redraw)."""
+    reg = _reg(ax.figure)["artists"]
+    xs, ys = [], []
+    for (owner, kind, _), a in reg.items():
+        if owner != id(ax) or not a.get_visible():
+            continue
+        if kind == "line":
+            xd, yd = np.asarray(a.get_xdata(), float), np.asarray(a.get_ydata(), float)
+        elif kind == "band":
+            xd, yd = a._normlab_extent
+        else:
+            continue
+        ok = np.isfinite(xd) & np.isfinite(yd)
+        if ax.get_yscale() == "log":
+            ok &= yd > 0
+        xs.append(xd[ok])
+        ys.append(yd[ok])
+    xs = np.concatenate(xs) if xs else np.array([])
+    ys = np.concatenate(ys) if ys else np.array([])
+    if y and ys.size:
+        ax.set_ylim(*_nice(float(ys.min()), float(ys.max()), ax.get_yscale() == "log"))
+    if x and xs.size:
+        ax.set_xlim(*_nice(float(xs.min()), float(xs.max()), ax.get_xscale() == "log"))
+
+
+def curve(ax, x, y, *, color, label, key=None, limit: float = 1e4, **kw):
+    """Plot ``y`` against ``x`` up to divergence; mark a diverged run "diverged at step k".
+
+    Returns the step of divergence (or None). The curve stops where it became non-finite or left
+    ``[-limit, limit]``, and a cross marks that point, so a blown-up run is a visible result.
+    ``key`` (default: ``label``) names the curve for retained-mode updates.
+    """
+    key = label if key is None else key
+    x = np.asarray(x)
+    y = np.asarray(y, dtype=float)
+    k = diverged_at(y, limit)
+    if k is None:
+        line(ax, ("curve", key), x, y, color=color, label=label, **kw)
+        hide(ax, "line", ("mark", key))
+        hide(ax, "text", ("note", key))
+        return None
+    step = int(x[k])
+    line(ax, ("curve", key), x[:k], y[:k], color=color, label=f"{label}: diverged at step {step}", **kw)
+    finite = y[:k][np.isfinite(y[:k])]
+    y_mark = finite[-1] if finite.size else 0.0
+    line(ax, ("mark", key), [x[k]], [y_mark], marker="x", color=color, markersize=9, mew=2.5,
+         linestyle="none")
+    left = x[k] < (x[0] + x[-1]) / 2  # keep the note inside the axes
+    note = text(ax, ("note", key), x[k], y_mark, f"diverged at step {step}", color=color,
+                fontsize=9, fontweight="bold", ha="left" if left else "right", va="bottom")
+    note.set_position((x[k], y_mark))
+    return step
+
+
+def plot_curve(ax, x, y, *, color, label, limit: float = 1e4, **kw):
+    """:func:`curve`, for figures drawn once."""
+    return curve(ax, x, y, color=color, label=label, limit=limit, **kw)
+
+
+def render(fig) -> np.ndarray:
+    """Draw ``fig`` and return its pixels (H, W, 3).
+
+    The first time, and whenever an axis range changed, everything is drawn and the fixed parts
+    are kept as a background; otherwise only the changing parts (the keyed artists) are drawn on
+    that background, which is what makes a slider move cheap.
+    """
+    r = _reg(fig)
+    dyn = [a for a in r["artists"].values() if a.figure is not None or a.axes is not None]
+    for a in dyn:
+        a.set_animated(True)
+    view = tuple((tuple(ax.get_xlim()), tuple(ax.get_ylim())) for ax in fig.axes)
+    canvas = fig.canvas
+    if r["bg"] is None or r["view"] != view:
+        canvas.draw()  # the fixed parts (animated artists are skipped)
+        r["bg"], r["view"] = canvas.copy_from_bbox(fig.bbox), view
+    else:
+        canvas.restore_region(r["bg"])
+    renderer = canvas.get_renderer()
+    for a in sorted(dyn, key=lambda a: a.get_zorder()):
+        if a.get_visible():
+            a.draw(renderer)
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def png(fig, quantize: bool = False, close: bool = True) -> bytes:
+    """Render ``fig`` (:func:`render`) to PNG bytes; close it unless ``close=False``.
 
     ``quantize=True`` reduces the image to a 64-colour palette (3-4x smaller, for the website's
     precomputed frames); the live widget uses fast, lossless encoding.
     """
-    import io
-
-    from PIL import Image
-
-    fig.canvas.draw()
-    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
-    plt.close(fig)
-    im = Image.fromarray(rgb)
+    im = Image.fromarray(render(fig))
+    if close:
+        plt.close(fig)
     buf = io.BytesIO()
     if quantize:
         im.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(buf, format="png", optimize=True)
     else:
         im.save(buf, format="png", compress_level=1)
     return buf.getvalue()
-
-
-def plot_curve(ax, x, y, *, color, label, limit: float = 1e4, **kw):
-    """Plot ``y`` against ``x`` up to divergence; mark a diverged run "diverged at step k".
-
-    Returns the step of divergence (or None). The curve stops where it became non-finite or left
-    ``[-limit, limit]``, and a cross marks that point, so a blown-up run is a visible result.
-    """
-    x = np.asarray(x)
-    y = np.asarray(y, dtype=float)
-    k = diverged_at(y, limit)
-    if k is None:
-        ax.plot(x, y, color=color, label=label, **kw)
-        return None
-    ax.plot(x[:k], y[:k], color=color, label=f"{label}: diverged at step {int(x[k])}", **kw)
-    finite = y[:k][np.isfinite(y[:k])]
-    y_mark = finite[-1] if finite.size else 0.0
-    ax.plot([x[k]], [y_mark], marker="x", color=color, markersize=9, mew=2.5, linestyle="none")
-    left = x[k] < (x[0] + x[-1]) / 2  # keep the note inside the axes
-    ax.annotate(f"diverged at step {int(x[k])}", (x[k], y_mark), textcoords="offset points",
-                xytext=(4 if left else -4, 8), ha="left" if left else "right", color=color,
-                fontsize=9, fontweight="bold")
-    return int(x[k])

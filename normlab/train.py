@@ -1,22 +1,29 @@
-r"""Training loops in JAX style: ``jit`` + ``lax.scan`` over steps, ``vmap`` over hyperparameters.
+r"""The book's one training loop: ``jit`` + ``lax.scan`` over steps, ``vmap`` over grids.
 
-:func:`fit_classifier` trains one MLP with plain SGD, :math:`\theta \leftarrow \theta - \eta
-\nabla_\theta \ell`, and records a history per step. Learning rate and batch size are traced
-numbers (batches are padded to ``max_batch`` and masked), so :func:`grid` trains a whole
+:func:`run` is the loop. Each step :math:`t` it takes that step's input :math:`x_t` (a batch's
+row indices, a PRNG key, noise draws: any pytree), computes the loss and its gradient, and updates
+:math:`\theta \leftarrow \theta - \eta\,\nabla_\theta\ell` (plain SGD; or :func:`momentum`,
+:func:`adam`). What it records each step is a function you pass (``record``); every ``every``
+steps it can also take a ``checkpoint`` (before the block) and an ``evaluate`` (after it).
+Learning rate and every option of a layer may be traced numbers, so :func:`grid` trains a whole
 hyperparameter grid in a single compiled call.
+
+:func:`fit_classifier` is the loop applied to the MLP of :mod:`normlab.nets` on a classification
+data set: mini-batches padded to ``max_batch`` and masked (batch size becomes traceable), running
+statistics for the normalized layers, test-set evaluation in inference mode.
 """
 
 from __future__ import annotations
 
 import itertools
-from functools import partial
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from normlab import nets
+from normlab.measure import diverged_at  # noqa: F401  (re-exported: train.diverged_at)
 
 
 def cross_entropy(logits, y, mask=None):
@@ -33,59 +40,193 @@ def accuracy(logits, y):
     return jnp.mean(jnp.argmax(logits, axis=1) == y)
 
 
-def fit_classifier(params, data: dict, key, *, lr, batch_size, steps: int, max_batch: int = 64,
-                   eval_every: int = 1, act: str = "relu", momentum: float = 0.1,
-                   normalize: Callable | None = None, probe: Callable | None = None):
-    """Train an MLP classifier with SGD for ``steps`` steps; return ``(params, history)``.
+# ------------------------------------------------------------------------------------------------
+# Optimizers: (init(params) -> opt_state, update(grads, opt_state, params, lr) -> (params, opt_state))
+# ------------------------------------------------------------------------------------------------
+class Optimizer(NamedTuple):
+    init: Callable
+    update: Callable
 
-    Each step samples ``max_batch`` training rows (with replacement) and uses the first
-    ``batch_size`` of them (a mask), so ``lr`` and ``batch_size`` may be traced. Normalized layers
-    keep running statistics (unbiased variance, PyTorch momentum); the test set is evaluated in
-    inference mode with them every ``eval_every`` steps (``steps`` must be a multiple of it).
-    ``history`` holds ``loss`` (the training batch loss, one per step) and, one per evaluation,
-    ``test_loss``, ``test_acc`` and ``probe = probe(params, running, aux_test)`` if given.
-    A run that diverges keeps going with non-finite values; :func:`diverged_at` finds the step.
+
+def sgd() -> Optimizer:
+    r"""Plain gradient descent, :math:`\theta \leftarrow \theta - \eta g`."""
+    return Optimizer(lambda p: (),
+                     lambda g, s, p, lr: (jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g), s))
+
+
+def momentum(beta: float = 0.9) -> Optimizer:
+    r"""Heavy-ball momentum, :math:`u \leftarrow \beta u + g`, :math:`\theta \leftarrow \theta - \eta u`."""
+    def update(g, u, p, lr):
+        u = jax.tree_util.tree_map(lambda a, b: beta * a + b, u, g)
+        return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, u), u
+
+    return Optimizer(lambda p: jax.tree_util.tree_map(jnp.zeros_like, p), update)
+
+
+def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+    r"""Adam (Kingma & Ba): per-parameter steps :math:`\eta\,\hat m/(\sqrt{\hat v}+\epsilon)`
+    from bias-corrected moving averages of :math:`g` and :math:`g^2`."""
+    tm = jax.tree_util.tree_map
+
+    def init(p):
+        return (tm(jnp.zeros_like, p), tm(jnp.zeros_like, p), jnp.zeros((), jnp.int32))
+
+    def update(g, s, p, lr):
+        m, v, t = s
+        t = t + 1
+        m = tm(lambda a, b: b1 * a + (1 - b1) * b, m, g)
+        v = tm(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        p = tm(lambda a, mm, vv: a - lr * (mm / c1) / (jnp.sqrt(vv / c2) + eps), p, m, v)
+        return p, (m, v, t)
+
+    return Optimizer(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop
+# ------------------------------------------------------------------------------------------------
+class Step(NamedTuple):
+    """What ``record`` sees at each step: the parameters before and after it, the gradient, the
+    loss, the loss function's ``aux`` and the step's input."""
+
+    params: Any
+    new_params: Any
+    grads: Any
+    loss: Any
+    aux: Any
+    inputs: Any
+
+
+def _loss_only(s: Step) -> dict:
+    return {"loss": s.loss}
+
+
+def run(loss: Callable, params, inputs=None, *, lr, steps: int | None = None, state=None,
+        optimizer: Optimizer | None = None, record: Callable = _loss_only, every: int | None = None,
+        checkpoint: Callable | None = None, evaluate: Callable | None = None):
+    r"""Train ``params`` on ``loss``; return ``(params, state, history)``.
+
+    ``loss(params, x_t, state) -> (loss, aux)``: ``x_t`` is step *t*'s slice of ``inputs`` (a
+    pytree whose leaves have a leading axis of length T; ``None`` with ``steps=T`` for full-batch
+    training) and ``state`` whatever the loop carries besides the parameters (e.g. BN's running
+    statistics); ``aux["state"]``, if present, is the new state.
+
+    ``record(step) -> dict`` is recorded every step (default: the loss); with ``every = k``,
+    ``checkpoint(params, state) -> dict`` is recorded before each block of k steps and
+    ``evaluate(params, state) -> dict`` after it. ``history`` merges the three: per-step entries
+    have a leading axis T, per-block ones T/k. The update is ``optimizer`` (default :func:`sgd`)
+    with learning rate ``lr`` (may be traced). A diverging run keeps going with non-finite values;
+    :func:`normlab.measure.diverged_at` finds the step.
+    """
+    opt = optimizer or sgd()
+    if inputs is None:
+        if steps is None:
+            raise ValueError("give the per-step inputs, or the number of steps for full-batch training")
+        T = steps
+    else:
+        T = jax.tree_util.tree_leaves(inputs)[0].shape[0]
+    k = every or T
+    if T % k:
+        raise ValueError(f"the number of steps ({T}) must be a multiple of every ({k})")
+
+    def step(carry, x_t):
+        p, s, o = carry
+        (l, aux), g = jax.value_and_grad(loss, has_aux=True)(p, x_t, s)
+        new, o = opt.update(g, o, p, lr)
+        s = aux.get("state", s) if isinstance(aux, dict) else s
+        return (new, s, o), record(Step(p, new, g, l, aux, x_t))
+
+    def block(carry, xs):
+        p, s, _ = carry
+        out = dict(checkpoint(p, s)) if checkpoint is not None else {}
+        carry, recs = jax.lax.scan(step, carry, xs, length=None if xs is not None else k)
+        if evaluate is not None:
+            out.update(evaluate(carry[0], carry[1]))
+        return carry, (recs, out)
+
+    xs = None if inputs is None else jax.tree_util.tree_map(
+        lambda a: a.reshape((T // k, k) + a.shape[1:]), inputs)
+    carry0 = (params, state, opt.init(params))
+    (params, state, _), (recs, blocks) = jax.lax.scan(block, carry0, xs,
+                                                      length=T // k if xs is None else None)
+    hist = jax.tree_util.tree_map(lambda a: a.reshape((T,) + a.shape[2:]), recs)
+    return params, state, {**hist, **blocks}
+
+
+def _is_rows(a) -> bool:
+    """Row indices are signed integers; PRNG keys are typed keys or unsigned (uint32) arrays."""
+    dt = getattr(a, "dtype", None)
+    return dt is not None and not jax.dtypes.issubdtype(dt, jax.dtypes.prng_key) and \
+        jnp.issubdtype(dt, jnp.signedinteger)
+
+
+def batch_rows(x_t, n: int, size: int):
+    """A step's mini-batch row indices: ``x_t`` itself if it is an int array of indices
+    (precomputed, e.g. by :func:`batches`), else ``size`` draws with replacement from
+    ``range(n)`` with the PRNG key ``x_t``."""
+    if _is_rows(x_t):
+        return x_t
+    return jax.random.randint(x_t, (size,), 0, n)
+
+
+def batches(seed: int, steps: int, size: int, n: int, noise_dim: int | None = None) -> dict:
+    """Per-step inputs drawn by NumPy (nothing to compile): ``idx``, mini-batch row indices
+    (steps, size) with replacement, and, if ``noise_dim`` is given, ``noise``, standard normal
+    draws (steps, size, noise_dim) (float32) for input noise."""
+    rng = np.random.default_rng(1000 + seed)
+    out = {"idx": jnp.asarray(rng.integers(0, n, size=(steps, size)), jnp.int32)}
+    if noise_dim is not None:
+        out["noise"] = jnp.asarray(rng.normal(size=(steps, size, noise_dim)), jnp.float32)
+    return out
+
+
+def step_keys(key, steps: int):
+    """One PRNG key per step."""
+    return jax.random.split(key, steps)
+
+
+def fit_classifier(params, data: dict, key, *, layer=nets.Dense(), lr, batch_size=None,
+                   steps: int, max_batch: int = 64, eval_every: int = 1, act: str = "relu",
+                   momentum: float = 0.1, probe: Callable | None = None,
+                   optimizer: Optimizer | None = None):
+    """Train an MLP classifier (:mod:`normlab.nets`) with :func:`run`; return ``(params, history)``.
+
+    Each step samples ``max_batch`` training rows with replacement (``key``: a PRNG key, or an int
+    array (steps, max_batch) of row indices) and uses the first ``batch_size`` of them (a mask), so
+    ``lr`` and ``batch_size`` may be traced. Layers with running statistics keep them (unbiased
+    variance, PyTorch ``momentum``); the test set is evaluated in inference mode every
+    ``eval_every`` steps. ``history`` holds ``loss`` (the training batch loss, one per step) and,
+    one per evaluation, ``test_loss``, ``test_acc`` and ``probe = probe(params, running, aux_test)``.
     """
     x, y = data["x_train"], data["y_train"]
     xt, yt = data["x_test"], data["y_test"]
     n = x.shape[0]
-    mask = (jnp.arange(max_batch) < batch_size).astype(x.dtype)
+    bs = max_batch if batch_size is None else batch_size
+    mask = (jnp.arange(max_batch) < bs).astype(x.dtype)
 
-    def loss_fn(p, xb, yb):
-        logits, aux = nets.apply_mlp(p, xb, act=act, mask=mask, normalize=normalize)
-        return cross_entropy(logits, yb, mask), aux["stats"]
+    def loss(p, x_t, running):
+        idx = batch_rows(x_t, n, max_batch)
+        logits, aux = nets.apply_mlp(p, x[idx], layer, act=act, mask=mask)
+        return cross_entropy(logits, y[idx], mask), {
+            "state": nets.update_running(running, aux["stats"], layer, momentum)}
 
-    def step(carry, k):
-        p, running = carry
-        idx = jax.random.randint(k, (max_batch,), 0, n)
-        (loss, stats), g = jax.value_and_grad(loss_fn, has_aux=True)(p, x[idx], y[idx])
-        p = jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
-        return (p, nets.update_running(running, stats, momentum)), loss
-
-    def block(carry, ks):
-        carry, losses = jax.lax.scan(step, carry, ks)
-        p, running = carry
-        logits_t, aux_t = nets.apply_mlp(p, xt, act=act, running=running)
-        rec = {"test_loss": cross_entropy(logits_t, yt), "test_acc": accuracy(logits_t, yt)}
+    def evaluate(p, running):
+        logits, aux = nets.apply_mlp(p, xt, layer, act=act, running=running)
+        rec = {"test_loss": cross_entropy(logits, yt), "test_acc": accuracy(logits, yt)}
         if probe is not None:
-            rec["probe"] = probe(p, running, aux_t)
-        return carry, (losses, rec)
+            rec["probe"] = probe(p, running, aux)
+        return rec
 
-    if steps % eval_every:
-        raise ValueError(f"steps ({steps}) must be a multiple of eval_every ({eval_every})")
-    keys = jax.random.split(key, steps)
-    keys = keys.reshape((steps // eval_every, eval_every) + keys.shape[1:])
-    (params, _), (losses, hist) = jax.lax.scan(block, (params, nets.init_running(params)), keys)
-    return params, {"loss": losses.reshape(-1), **hist}
+    inputs = key if _is_rows(key) else step_keys(key, steps)
+    params, _, hist = run(loss, params, inputs, lr=lr, state=nets.init_running(params, layer),
+                          optimizer=optimizer, every=eval_every, evaluate=evaluate)
+    return params, hist
 
 
-def diverged_at(curve, limit: float = 1e4):
-    """First index where ``curve`` is non-finite or above ``limit`` in magnitude, else ``None``."""
-    c = np.asarray(curve, dtype=float)
-    bad = ~np.isfinite(c) | (np.abs(c) > limit)
-    return int(np.argmax(bad)) if bad.any() else None
-
-
+# ------------------------------------------------------------------------------------------------
+# Grids
+# ------------------------------------------------------------------------------------------------
 def grid(fn: Callable, **values):
     """Evaluate ``fn(**point)`` on the Cartesian grid of ``values`` with one ``jit(vmap(fn))``.
 

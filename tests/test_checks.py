@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from normlab import checks
+from normlab.ch1 import exercises
 
 
 # ---- correct solutions (NumPy only, as a student would write them) -----------------------------
@@ -33,8 +34,8 @@ def good_stats(x):
     return x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
 
 
-GOOD = {checks.check_bn_backward: good_backward, checks.check_running_update: good_update,
-        checks.check_conv_stats: good_stats}
+GOOD = {exercises.check_bn_backward: good_backward, exercises.check_running_update: good_update,
+        exercises.check_conv_stats: good_stats}
 
 
 def _stub(*args):
@@ -120,7 +121,7 @@ def test_exception_message_names_the_line():
         mu = x.mean(axis=0)
         return mu.nonexistent_attribute
 
-    r = checks.check_bn_backward(broken)
+    r = exercises.check_bn_backward(broken)
     assert not r.passed
     assert "AttributeError" in r.message and "nonexistent_attribute" in r.message
 
@@ -132,7 +133,7 @@ def test_backward_treating_statistics_as_constants():
         xhat = (x - x.mean(axis=axes)) * inv
         return gamma * dy * inv, (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
 
-    r = checks.check_bn_backward(constants)
+    r = exercises.check_bn_backward(constants)
     assert not r.passed
     assert "treated the batch mean and variance as constants" in r.message
 
@@ -145,7 +146,7 @@ def test_backward_with_only_the_mean_term_is_a_plain_wrong_value():
         g = gamma * dy
         return inv * (g - g.mean(axis=axes)), (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
 
-    r = checks.check_bn_backward(mean_only)
+    r = exercises.check_bn_backward(mean_only)
     assert not r.passed
     assert "`dx` is wrong" in r.message and "constants" not in r.message
 
@@ -156,7 +157,7 @@ def test_running_update_with_biased_variance():
         return ((1 - momentum) * mean + momentum * x.mean(axis=_axes(x)),
                 (1 - momentum) * var + momentum * x.var(axis=_axes(x)))
 
-    r = checks.check_running_update(biased)
+    r = exercises.check_running_update(biased)
     assert not r.passed and "biased 1/m batch variance" in r.message
 
 
@@ -166,7 +167,7 @@ def test_running_update_with_momentum_swapped():
         return (momentum * mean + (1 - momentum) * x.mean(axis=_axes(x)),
                 momentum * var + (1 - momentum) * x.var(axis=_axes(x), ddof=1))
 
-    r = checks.check_running_update(swapped)
+    r = exercises.check_running_update(swapped)
     assert not r.passed and "wrong way round" in r.message
 
 
@@ -176,18 +177,18 @@ def test_running_update_over_the_batch_axis_only_fails_on_images():
         return ((1 - momentum) * mean + momentum * x.mean(axis=0),
                 (1 - momentum) * var + momentum * x.var(axis=0, ddof=1))
 
-    r = checks.check_running_update(batch_axis_only)
+    r = exercises.check_running_update(batch_axis_only)
     assert not r.passed and "shape" in r.message
 
 
 def test_conv_stats_per_position():
-    r = checks.check_conv_stats(lambda x: (x.mean(axis=0), x.var(axis=0)))
+    r = exercises.check_conv_stats(lambda x: (x.mean(axis=0), x.var(axis=0)))
     assert not r.passed
     assert "one value per (H, W, C) position" in r.message
 
 
 def test_conv_stats_unbiased_variance():
-    r = checks.check_conv_stats(lambda x: (x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2), ddof=1)))
+    r = exercises.check_conv_stats(lambda x: (x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2), ddof=1)))
     assert not r.passed and "unbiased variance" in r.message
 
 
@@ -204,8 +205,8 @@ def test_in_place_edits_do_not_fool_the_reference():
         x *= 0
         return out
 
-    assert checks.check_conv_stats(scribbling_stats).passed
-    assert checks.check_running_update(scribbling_update).passed
+    assert exercises.check_conv_stats(scribbling_stats).passed
+    assert exercises.check_running_update(scribbling_update).passed
 
 
 def test_jax_implementations_are_accepted():
@@ -214,7 +215,7 @@ def test_jax_implementations_are_accepted():
     def jax_stats(x):
         return jnp.mean(x, axis=(0, 1, 2)), jnp.var(x, axis=(0, 1, 2))
 
-    r = checks.check_conv_stats(jax_stats)
+    r = exercises.check_conv_stats(jax_stats)
     assert r.passed, r.message  # runs in float64, so JAX arrays meet the 1e-9 tolerance
 
 

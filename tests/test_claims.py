@@ -29,16 +29,37 @@ def test_cli_prints_the_table_and_exits_0():
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     head = proc.stdout.splitlines()[0]
-    for col in ["chapter", "claim", "measured", "expected", "verdict"]:
+    for col in ["row", "claim", "our measurement", "the paper's statement", "check", "paper verdict"]:
         assert col in head
     n = sum(1 for c in ALL if c.chapter == chapter)
-    assert f"{n} passed, 0 failed" in proc.stdout
+    assert f"check: {n} passed, 0 failed" in proc.stdout
+    assert "paper verdicts:" in proc.stdout
+    assert f"{chapter}.1 " in proc.stdout
+
+
+def test_every_claim_has_a_paper_verdict():
+    for c in ALL:
+        assert c.verdict in claims.VERDICTS or c.verdict is None, c.claim
+    rows = [claims.check(c) for c in ALL if c.verdict == claims.IDENTITY][:3]
+    assert all(r.verdict == claims.IDENTITY for r in rows)
+
+
+def test_a_claim_without_a_verdict_fails(monkeypatch):
+    c = claims.Claim(9, "no verdict", "n/a", lambda: ("fine", True))
+    monkeypatch.setattr(claims, "all_claims", lambda chapter=None: [c])
+    row = claims.check(c)
+    assert not row.passed and "no valid paper verdict" in row.measured
+    ok = claims.Claim(9, "verdict from the measurement", "n/a",
+                      lambda: ("fine", True, claims.NOT_REPRODUCED))
+    row = claims.check(ok)
+    assert row.passed and row.verdict == claims.NOT_REPRODUCED
 
 
 def test_cli_exits_1_when_a_claim_fails(monkeypatch):
-    bad = claims.Claim(9, "a false claim", "never", lambda: ("measured nothing", False))
+    bad = claims.Claim(9, "a false claim", "never", lambda: ("measured nothing", False),
+                       verdict=claims.REPRODUCED)
     monkeypatch.setattr(claims, "all_claims", lambda chapter=None: [bad])
     assert claims.main([]) == 1
-    broken = claims.Claim(9, "a broken measurement", "n/a", lambda: 1 / 0)
+    broken = claims.Claim(9, "a broken measurement", "n/a", lambda: 1 / 0, verdict=claims.IDENTITY)
     row = claims.check(broken)
     assert not row.passed and "ZeroDivisionError" in row.measured

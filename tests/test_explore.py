@@ -14,11 +14,16 @@ def compute(a, n):
     return {"y": a * t ** 2 + n, "z": jnp.exp(a * 40 * t)}
 
 
-def plot(r, a, n):
-    fig, ax = style.figure()
-    style.plot_curve(ax[0, 0], np.arange(20), r["y"], color=style.COLORS["bn"], label="y")
-    k = style.plot_curve(ax[0, 0], np.arange(20), r["z"], color=style.COLORS["plain"], label="z")
-    ax[0, 0].set(xlabel="step", ylabel="value (a.u.)", title=f"a={a:.3g} n={n} k={k}")
+def plot(r, a, n, fig=None):
+    if fig is None:
+        fig, ax = style.figure()
+        ax[0, 0].set(xlabel="step", ylabel="value (a.u.)")
+    ax = style.axes(fig)[0, 0]
+    style.curve(ax, np.arange(20), r["y"], color=style.COLORS["bn"], label="y")
+    k = style.curve(ax, np.arange(20), r["z"], color=style.COLORS["plain"], label="z")
+    style.title(ax, f"a={a:.3g} n={n} k={k}")
+    style.rescale(ax)
+    style.legend(ax, loc="upper left")
     return fig
 
 
@@ -83,3 +88,24 @@ def test_grid_fn_serves_grid_points_and_computes_the_others():
     assert ex.grid_results()["v"].tolist() == [111.0, 222.0, 333.0]
     assert float(ex(lr=3.0)["v"]) == 6.0  # off the grid: computed with JAX
     assert calls
+
+
+def test_a_redrawn_figure_equals_a_fresh_one():
+    """The live view and the website frames update one figure's changing parts; at every grid
+    point the pixels equal those of a figure drawn from scratch for that point."""
+    import itertools
+
+    with style.offscreen():
+        kept = None
+        for a, n in itertools.product([10.0, 0.1, 1.0], [2, 1]):
+            r = EX(a=a, n=n)
+            kept = plot(r, a=a, n=n, fig=kept)
+            fresh = plot(r, a=a, n=n)
+            np.testing.assert_array_equal(style.render(kept), style.render(fresh))
+
+
+def test_live_frame_reports_compute_and_draw_time():
+    frame = EX.live_frame(a=0.5, n=1)
+    assert frame[:4] == b"\x89PNG"
+    comp, draw = EX.timing
+    assert comp > 0 and draw > 0

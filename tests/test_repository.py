@@ -58,7 +58,7 @@ def test_exercises_have_checks_and_hidden_solutions(nb):
     for c in solutions:
         src = text(c)
         assert "# BEGIN SOLUTION" in src and "# END SOLUTION" in src
-        assert "checks." in src, "a solution cell should end with its check"
+        assert ".check_" in src, "a solution cell should end with its check"
     md = "\n".join(text(c) for c in cs if c["cell_type"] == "markdown")
     for label in labels:
         assert re.search(rf"```\{{solution-start\}}\s*{re.escape(label)}\s*\n:class: dropdown", md), \

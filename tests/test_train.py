@@ -11,10 +11,14 @@ from normlab import data, nets, train
 D = data.digits()
 
 
+def layer(norm):
+    return nets.BatchNorm() if norm else nets.Dense()
+
+
 def run(lr, batch_size, norm=True, steps=40):
-    p = nets.init_mlp(jax.random.PRNGKey(0), [64, 32, 32, 10], norm=norm)
-    return train.fit_classifier(p, D, jax.random.PRNGKey(1), lr=lr, batch_size=batch_size,
-                                steps=steps, max_batch=32, eval_every=10)[1]
+    p = nets.init_mlp(jax.random.PRNGKey(0), [64, 32, 32, 10], layer(norm))
+    return train.fit_classifier(p, D, jax.random.PRNGKey(1), layer=layer(norm), lr=lr,
+                                batch_size=batch_size, steps=steps, max_batch=32, eval_every=10)[1]
 
 
 def test_grid_equals_loop():
@@ -24,9 +28,10 @@ def test_grid_equals_loop():
         d64 = data.digits(dtype=jnp.float64)
 
         def run64(lr, batch_size):
-            p = nets.init_mlp(jax.random.PRNGKey(0), [64, 32, 32, 10], norm=True, dtype=jnp.float64)
-            return train.fit_classifier(p, d64, jax.random.PRNGKey(1), lr=lr, batch_size=batch_size,
-                                        steps=40, max_batch=32, eval_every=10)[1]
+            p = nets.init_mlp(jax.random.PRNGKey(0), [64, 32, 32, 10], layer(True), dtype=jnp.float64)
+            return train.fit_classifier(p, d64, jax.random.PRNGKey(1), layer=layer(True), lr=lr,
+                                        batch_size=batch_size, steps=40, max_batch=32,
+                                        eval_every=10)[1]
 
         g = train.grid(run64, lr=[0.05, 0.5], batch_size=[4, 32])
         l = train.grid_loop(run64, lr=[0.05, 0.5], batch_size=[4, 32])
@@ -46,9 +51,12 @@ def test_masked_batch_equals_the_smaller_batch():
     """A batch padded to max_batch with a mask gives the statistics of the unpadded batch."""
     x = jax.random.normal(jax.random.PRNGKey(3), (16, 5))
     mask = (jnp.arange(16) < 6).astype(x.dtype)
-    zhat, (mean, var, m) = nets.batch_norm(x, mask)
-    ref, (mean6, var6, m6) = nets.batch_norm(x[:6])
+    bn = nets.BatchNorm()
+    p = bn.init(jnp.eye(5))
+    zhat, (mean, var, m) = bn(p, x, nets.Ctx(mask=mask))
+    ref, (mean6, var6, m6) = bn(p, x[:6])
     np.testing.assert_allclose(zhat[:6], ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(var, var6, rtol=1e-5)
     assert float(m) == 6.0
 
 

@@ -1,0 +1,163 @@
+r"""Chapter 1, sections 1.9-1.10: the training experiments behind the two explorables.
+
+- :func:`compute_training`, :func:`training_grid`: a ReLU MLP on the digits with and without BN,
+  over learning rate x batch size (:func:`grid_summary`, :func:`grid_table`, :func:`usable_lrs`);
+- :func:`compute_drift`, :func:`drift_grid`, :func:`drift_measure`: a sigmoid unit's input
+  distribution over training (the paper's Figure 1).
+
+Both train with :func:`normlab.train.fit_classifier`, the book's one loop, on the one MLP of
+:mod:`normlab.nets`; the grids are memoised so the notebook, the website frames, the live sliders
+and the claims share one run.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from normlab import data, nets, train
+from normlab.measure import diverged_at
+
+NETS = {"plain": nets.Dense(), "bn": nets.BatchNorm()}
+
+
+def _rbg_key(seed: int):
+    # XLA's RngBitGenerator: its compile time on CPU is a fraction of threefry's, which matters
+    # when the whole chapter has to run in a minute. (Streams differ from the default PRNG.)
+    return jax.random.key(seed, impl="rbg")
+
+
+@data.cached
+def _init_pair(sizes, init="he", seed: int = 0):
+    """The same initial weights for the plain and the BN network (NumPy draws: concrete)."""
+    return tuple(nets.init_mlp(seed, list(sizes), NETS[name], init=init) for name in ("plain", "bn"))
+
+
+TRAIN_SIZES = (64, 64, 64, 10)
+
+
+TRAIN_STEPS = 150
+
+
+EVAL_EVERY = 10
+
+
+TRAIN_LRS = tuple(float(v) for v in np.logspace(-2, 1, 7))
+
+
+TRAIN_BATCHES = (2, 4, 16, 64)
+
+
+LOSS_TOP = 20.0  # nats; the loss axis ends here
+
+
+def compute_training(lr, batch_size):
+    """Train the [64, 64, 64, 10] ReLU MLP with and without BN on the digits (plain SGD, 150 steps,
+    batches padded to 64 and masked). Traced in ``lr`` and ``batch_size``."""
+    d = data.digits()
+    out = {}
+    for name, p in zip(("plain", "bn"), _init_pair(TRAIN_SIZES)):
+        _, h = train.fit_classifier(p, d, _rbg_key(1), layer=NETS[name], lr=lr,
+                                    batch_size=batch_size, steps=TRAIN_STEPS, max_batch=64,
+                                    eval_every=EVAL_EVERY)
+        out[name] = {"loss": h["loss"], "acc": h["test_acc"]}
+    return out
+
+
+@lru_cache(maxsize=None)
+def training_grid() -> dict:
+    """:func:`compute_training` on the whole slider grid (one ``jit(vmap)``), as NumPy arrays;
+    shape (len(TRAIN_LRS), len(TRAIN_BATCHES), ...)."""
+    out = train.grid(compute_training, lr=TRAIN_LRS, batch_size=TRAIN_BATCHES)
+    return jax.tree_util.tree_map(np.asarray, out)
+
+
+def grid_summary(res=None) -> dict:
+    """Per grid point: divergence step (or -1) and final test accuracy, for both networks."""
+    res = training_grid() if res is None else res
+    out = {}
+    for name in ("plain", "bn"):
+        loss = res[name]["loss"]
+        div = np.array([[(lambda k: -1 if k is None else k)(diverged_at(loss[i, j]))
+                         for j in range(loss.shape[1])] for i in range(loss.shape[0])])
+        out[name] = {"diverged": div, "acc": res[name]["acc"][..., -1]}
+    return out
+
+
+def grid_table(res=None) -> str:
+    """The final test accuracy (%) at every grid point, 'div' where the run diverged."""
+    s = grid_summary(res)
+    head = "lr \\ batch " + "".join(f"{b:>13d}" for b in TRAIN_BATCHES)
+    lines = [head, " " * 11 + "".join(f"{'plain / BN':>13}" for _ in TRAIN_BATCHES)]
+    for i, lr in enumerate(TRAIN_LRS):
+        cells = []
+        for j in range(len(TRAIN_BATCHES)):
+            c = ["div" if s[n]["diverged"][i, j] >= 0 else f"{100 * s[n]['acc'][i, j]:.0f}"
+                 for n in ("plain", "bn")]
+            cells.append(f"{c[0] + ' / ' + c[1]:>13}")
+        lines.append(f"{lr:<11.3g}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def usable_lrs(res=None, threshold: float = 0.9) -> dict:
+    """Per network, the learning rates of the grid at which some batch size reaches
+    ``threshold`` test accuracy without diverging."""
+    s = grid_summary(res)
+    out = {}
+    for name in ("plain", "bn"):
+        good = (s[name]["diverged"] < 0) & (s[name]["acc"] >= threshold)
+        out[name] = [TRAIN_LRS[i] for i in range(len(TRAIN_LRS)) if good[i].any()]
+    return out
+
+
+DRIFT_SIZES = (64, 100, 100, 100, 10)
+
+
+DRIFT_STEPS = 500
+
+
+DRIFT_EVERY = 10
+
+
+DRIFT_LRS = (0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+PERCENTILES = (15.0, 50.0, 85.0)
+
+DRIFT_LAYER, DRIFT_UNIT = 2, 0  # the last hidden layer, its first unit
+
+
+def _probe(params, running, aux):
+    return jnp.percentile(aux["pre"][DRIFT_LAYER][:, DRIFT_UNIT], jnp.asarray(PERCENTILES))
+
+
+def compute_drift(lr):
+    """Sigmoid MLP 64-100-100-100-10 (weights N(0, 0.1^2), the paper's "small random Gaussian"),
+    batch 60, 500 SGD steps, with and without BN: every 10 steps the 15th/50th/85th percentiles
+    over the test set of one last-hidden-layer unit's input to the sigmoid, and the test accuracy."""
+    d = data.digits()
+    out = {}
+    for name, p in zip(("plain", "bn"), _init_pair(DRIFT_SIZES, 0.1)):
+        _, h = train.fit_classifier(p, d, _rbg_key(2), layer=NETS[name], lr=lr, batch_size=60,
+                                    steps=DRIFT_STEPS, max_batch=64, eval_every=DRIFT_EVERY,
+                                    act="sigmoid", probe=_probe)
+        out[name] = {"q": h["probe"], "acc": h["test_acc"]}
+    return out
+
+
+@lru_cache(maxsize=None)
+def drift_grid() -> dict:
+    out = train.grid(compute_drift, lr=DRIFT_LRS)
+    return jax.tree_util.tree_map(np.asarray, out)
+
+
+def drift_measure(q) -> float:
+    """How much the percentiles move after the first 10% of training: the mean over the three
+    percentiles of the range (max - min) of each curve, divided by the final 15-85 spread."""
+    q = np.asarray(q, dtype=float)
+    late = q[len(q) // 10:]
+    spread = max(abs(q[-1, 2] - q[-1, 0]), 1e-6)
+    return float(np.mean(late.max(0) - late.min(0)) / spread)

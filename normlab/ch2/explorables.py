@@ -1,0 +1,45 @@
+r"""Chapter 2's explorable: naive versus true normalization on the digits (learning rate x input
+noise)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from normlab import style
+from normlab.ch2 import figures, network
+from normlab.explore import Explorable, Slider
+
+
+@lru_cache(maxsize=None)
+def explore_ylims() -> dict:
+    """The norms' fixed ranges over the whole grid (below the divergence mark's limit, 1e3)."""
+    g = network.explore_grid()
+    below = lambda v: np.where(np.abs(v) < 1e3, v, np.nan)
+    return {"b_norm": (0.0, style.span(below(g["b_norm"]), log=True)[1]),
+            "w_norm": style.span(below(g["w_norm"]), log=True)}
+
+
+def plot_explore(res, lr, noise, fig=None):
+    return figures.plot_explore(res, lr, noise, fig=fig, ylims=explore_ylims())
+
+def naive_explorable() -> Explorable:
+    return Explorable(
+        compute=network.explore_compute,
+        sliders=[Slider("lr", "learning rate", network.EXPLORE_LRS, default=0.9, log=True),
+                 Slider("noise", "input noise (std, in units of a pixel)", network.EXPLORE_NOISES,
+                        default=0.0)],
+        plot=plot_explore,
+        grid_fn=network.explore_grid,
+        title="Naive versus true normalization on the digits",
+        caption=("Three panels against SGD step: the norm of the hidden biases, the smoothed "
+                 "training loss, and the norm of the hidden weights, for a digits MLP with naive "
+                 "centring, naive centring and scaling, and batch norm. Larger learning rates and "
+                 "noisier inputs make the naive layers' hidden parameters drift faster; batch norm's "
+                 "biases stay at zero."),
+    )
+
+
+# The chapter's explorables, by name (the benchmark times each one's live slider).
+EXPLORABLES = {"naive_vs_true": naive_explorable}

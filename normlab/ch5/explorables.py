@@ -1,0 +1,141 @@
+r"""Chapter 5's explorables: noisy BatchNorm (learning rate x noise level) and the loss landscape
+along the gradient (learning rate).
+
+Each explorable's result has one producer: :func:`noisy_result` and :func:`landscape_result` take
+the stacked histories of :func:`normlab.ch5.experiments.train_runs` (and the probes of
+:func:`normlab.ch5.experiments.measure_runs`), whether they were just trained for a slider move
+(the live view) or read from the chapter's memoised grid of runs (the website frames and grid
+points of the live view). The landscape slider trains only the two runs it shows.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from normlab.ch5 import experiments as ex
+from normlab import style
+from normlab.ch5 import figures
+from normlab.explore import Explorable, Slider
+
+NOISY_RUNS = ("standard", "bn", "standard+noise", "bn+noise")  # (kind, noise level on/off)
+NOISY_SPECS = ((0, 0.0), (1, 0.0), (0, 1.0), (1, 1.0))
+LANDSCAPE_RUNS = ("standard", "bn")
+
+
+def noisy_result(hist) -> dict:
+    """The noisy-BN explorable's result from the histories of the four runs of
+    :data:`NOISY_RUNS` stacked on a leading axis: ``loss`` (4, T) and ``act_pct`` (4, T, 3)."""
+    return {"loss": hist["loss"], "act_pct": hist["act_pct"]}
+
+
+def landscape_result(meas) -> dict:
+    """The landscape explorable's result from the probes of the two runs of
+    :data:`LANDSCAPE_RUNS`: ``probe_loss``, ``probe_dgrad`` (2, T/EVERY, K), ``beta`` (2, T/EVERY)."""
+    return {k: meas[k] for k in ("probe_loss", "probe_dgrad", "beta")}
+
+
+def noisy_compute(lr, noise):
+    """Four runs at one (lr, noise level): standard, BN, and both with the noise (pure JAX). The
+    two noise-free runs skip drawing noise (the same numbers as at level 0, less work)."""
+    kinds = jnp.array([0, 1])
+    calm = ex.train_runs(kinds, jnp.full(2, lr), jnp.zeros(2), choices=(0, 1), noisy=False)
+    noisy = ex.train_runs(kinds, jnp.full(2, lr), jnp.full(2, noise), choices=(0, 1))
+    both = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), calm, noisy)
+    return noisy_result(both)  # in the order of NOISY_SPECS
+
+
+def landscape_compute(lr):
+    """The standard and the BN run at ``lr``, probed along the gradient every EVERY steps."""
+    kinds, lrs = jnp.array([0, 1]), jnp.full(2, lr)
+    h = ex.train_runs(kinds, lrs, jnp.zeros(2), choices=(0, 1), noisy=False)
+    return landscape_result(ex.measure_runs(h["ckpt"], h["ckpt_idx"], kinds, lrs, with_ics=False,
+                                            choices=(0, 1)))
+
+
+def _stack(runs: list[dict]) -> dict:
+    """The entries every run has, stacked on a leading run axis."""
+    keys = [k for k in runs[0] if all(k in r for r in runs)]
+    return {k: np.stack([r[k] for r in runs]) for k in keys}
+
+
+@functools.lru_cache(maxsize=1)
+def noisy_grid():
+    """The website grid (lr, noise level, ...) from the chapter's runs (:func:`ex.all_runs`)."""
+    pts = [[noisy_result(_stack([ex.get_run(k, lr, on * lv) for k, on in NOISY_SPECS]))
+            for lv in ex.EXPLORE_LEVELS] for lr in ex.EXPLORE_LRS]
+    return jax.tree_util.tree_map(lambda *a: np.stack(a).reshape((len(ex.EXPLORE_LRS),
+                                                                   len(ex.EXPLORE_LEVELS)) + a[0].shape),
+                                  *[p for row in pts for p in row])
+
+
+@functools.lru_cache(maxsize=1)
+def landscape_grid():
+    """The website grid (lr, ...) from the chapter's runs (:func:`ex.all_runs`)."""
+    pts = [landscape_result(_stack([ex.get_run(k, lr, 0.0) for k in (0, 1)])) for lr in ex.EXPLORE_LRS]
+    return jax.tree_util.tree_map(lambda *a: np.stack(a), *pts)
+
+
+def _as_runs(r: dict, names) -> dict:
+    """``{name: {key: array}}`` from a result whose arrays have a leading run axis."""
+    out = {"steps": np.arange(ex.STEPS), "probe_steps": np.arange(0, ex.STEPS, ex.EVERY)}
+    for i, n in enumerate(names):
+        out[n] = {k: np.asarray(v)[i] for k, v in r.items()}
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def noisy_ylims() -> dict:
+    """The panels' fixed ranges over the whole grid (the 99th percentile: a run that blew up
+    runs into the top of its panel and is marked there)."""
+    g = noisy_grid()
+    return {"loss": (0.0, style.span(g["loss"], q=99)[1]), "act_pct": style.span(g["act_pct"], q=99.5)}
+
+
+@functools.lru_cache(maxsize=None)
+def landscape_ylims() -> dict:
+    """The three panels' fixed ranges (log axes) over the whole grid."""
+    g = landscape_grid()
+    return {k: style.span(g[k], log=True) for k in ("probe_loss", "probe_dgrad", "beta")}
+
+
+def plot_noisy(r, lr, noise, fig=None):
+    return figures.plot_noisy(_as_runs(r, NOISY_RUNS), fig=fig, ylims=noisy_ylims(),
+                              title=f"learning rate {lr:.3g}, noise level {noise:.2g} x the paper's")
+
+
+def plot_landscape(r, lr, fig=None):
+    return figures.plot_landscape(_as_runs(r, LANDSCAPE_RUNS), fig=fig, ylims=landscape_ylims(),
+                                  title=f"learning rate {lr:.3g}; probe steps eta in [0.5, 4] x lr")
+
+
+def noisy_explorable() -> Explorable:
+    """Sliders: learning rate and noise level (x the paper's constants)."""
+    return Explorable(
+        compute=noisy_compute,
+        sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.1, log=True),
+                 Slider("noise", "noise level (x paper)", ex.EXPLORE_LEVELS, default=1.0)],
+        plot=plot_noisy, title="Noisy BatchNorm: training with injected covariate shift",
+        caption="Training loss of a 6-layer MLP on the digits: standard, BatchNorm, and both with "
+                "time-varying noise after every (normalization) layer; right: one unit's "
+                "pre-activation percentiles over training.",
+        grid_fn=noisy_grid)
+
+
+def landscape_explorable() -> Explorable:
+    """Slider: learning rate. The landscape bands of the standard and BN MLPs."""
+    return Explorable(
+        compute=landscape_compute,
+        sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.1, log=True)],
+        plot=plot_landscape, title="The loss landscape along the gradient, standard vs BN",
+        caption="At every 10th training step, the loss, the gradient change and the effective "
+                "beta-smoothness when moving eta in [0.5, 4] x lr along the gradient; shaded: "
+                "min-max over eta.",
+        grid_fn=landscape_grid)
+
+
+# The chapter's explorables, by name (the benchmark times each one's live slider).
+EXPLORABLES = {"noisy_bn": noisy_explorable, "landscape": landscape_explorable}

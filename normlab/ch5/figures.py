@@ -1,0 +1,145 @@
+r"""Chapter 5's figures: NumPy results in, a matplotlib Figure out (no computing here).
+
+The functions the explorables use (:func:`plot_noisy`, :func:`plot_landscape`) are drawn in the
+retained mode of :mod:`normlab.style`: called with ``fig``, they update its changing parts only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from normlab import style
+from normlab.ch5.experiments import KINDS
+from normlab.measure import trailing_mean
+
+LABELS = {"standard": "standard", "bn": "BatchNorm", "l1": r"$\ell_1$ norm", "l2": r"$\ell_2$ norm",
+          "linf": r"$\ell_\infty$ norm", "bn+noise": "BatchNorm + noise",
+          "standard+noise": "standard + noise"}
+
+
+KIND_COLORS = {"standard": style.COLORS["plain"], "bn": style.COLORS["bn"],
+               "l1": style.PALETTE["orange"], "l2": style.PALETTE["purple"],
+               "linf": style.PALETTE["sky"], "bn+noise": style.COLORS["noisy"],
+               "standard+noise": style.PALETTE["black"]}
+
+
+def _band(ax, key, x, lo, hi, color, label):
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    style.band(ax, key, np.asarray(x)[ok], lo[ok], hi[ok], color=color, alpha=0.35, lw=0)
+    return style.curve(ax, x, hi, color=color, label=label, key=key, lw=1.0)
+
+
+def plot_landscape(E: dict, names=("standard", "bn"), title=None, fig=None, ylims=None):
+    """Three panels over training: the loss along the gradient (min-max band over the probe step
+    sizes), the gradient change (band) and the effective beta-smoothness. ``ylims``: fixed
+    ``{"probe_loss", "probe_dgrad", "beta"}`` ranges (all three on log axes; the explorable's,
+    from its whole grid), or None to fit the data."""
+    if fig is None:
+        fig, ax = style.figure(3, 1, width=3.6, height=2.8, title=title)
+        ax[0, 0].set(xlabel="training step", ylabel="loss along gradient (nats)", title="loss landscape")
+        ax[0, 1].set(xlabel="training step", ylabel=r"$\|\nabla L(\theta-\eta g)-g\|_2$",
+                     title="gradient predictiveness")
+        ax[0, 2].set(xlabel="training step", ylabel=r"max $\|\Delta\nabla L\|/\|\Delta\theta\|$",
+                     title=r"effective $\beta$-smoothness")
+        for a in ax[0, 1:]:
+            style.log_y(a)
+        for a in ax[0]:
+            a.set_xlim(E["probe_steps"][0] - 2, E["probe_steps"][-1] + 2)
+        if ylims is not None:
+            style.log_y(ax[0, 0])
+            for a, k in zip(ax[0], ("probe_loss", "probe_dgrad", "beta")):
+                a.set_ylim(*ylims[k])
+    elif title is not None:
+        style.suptitle(fig, title)
+    ax = style.axes(fig)
+    t = E["probe_steps"]
+    for n in names:
+        h, c = E[n], KIND_COLORS[n]
+        _band(ax[0, 0], n, t, h["probe_loss"].min(1), h["probe_loss"].max(1), c, LABELS[n])
+        _band(ax[0, 1], n, t, h["probe_dgrad"].min(1), h["probe_dgrad"].max(1), c, LABELS[n])
+        style.curve(ax[0, 2], t, h["beta"], color=c, label=LABELS[n], lw=1.2)
+    if ylims is None:
+        for a in ax[0]:
+            style.rescale(a)
+    style.legend(ax[0, 0], loc="upper right")
+    return fig
+
+
+def plot_noisy(E: dict, title=None, fig=None, ylims=None):
+    """Training loss of the four noisy-BN runs (running mean over 10 steps) and the 15-50-85th
+    percentiles of one unit's pre-activation in layer 3 over training, on each step's batch.
+    ``ylims``: fixed ``{"loss", "act_pct"}`` ranges (the explorable's), or None to fit the data;
+    with fixed ranges a curve that blows up is drawn up to the top of its panel and marked."""
+    if fig is None:
+        fig, ax = style.figure(2, 1, width=4.2, height=3.0, title=title)
+        ax[0, 0].set(xlabel="training step", ylabel="training loss (nats)", title="training")
+        ax[0, 1].set(xlabel="training step", ylabel="pre-activation (a.u.)",
+                     title="one unit of layer 3: 15-50-85th pct")
+        for a in ax[0]:
+            a.set_xlim(E["steps"][0] - 2, E["steps"][-1] + 2)
+        if ylims is not None:
+            ax[0, 0].set_ylim(*ylims["loss"])
+            ax[0, 1].set_ylim(*ylims["act_pct"])
+    elif title is not None:
+        style.suptitle(fig, title)
+    ax = style.axes(fig)
+    t = E["steps"]
+    top = np.inf if ylims is None else ylims["loss"][1]
+    for n in ("standard", "bn", "bn+noise", "standard+noise"):
+        loss = np.asarray(E[n]["loss"], float)
+        smooth = trailing_mean(loss, 10, style.diverged_at(loss))
+        style.curve(ax[0, 0], t, np.minimum(smooth, top), color=KIND_COLORS[n], label=LABELS[n])
+    for n in ("standard", "bn", "bn+noise"):
+        p = np.asarray(E[n]["act_pct"], float)
+        ok = np.all(np.isfinite(p), axis=1)
+        style.band(ax[0, 1], n, t[ok], p[ok, 0], p[ok, 2], color=KIND_COLORS[n], alpha=0.25, lw=0)
+        style.curve(ax[0, 1], t, p[:, 1], color=KIND_COLORS[n], lw=1.0, label=LABELS[n])
+    if ylims is None:
+        for a in ax[0]:
+            style.rescale(a)
+    style.legend(ax[0, 0])
+    style.legend(ax[0, 1], fontsize=8)
+    return fig
+
+
+def plot_ics(E: dict, D: dict, mlp_layer: int = 3, dln_layer: int = 12):
+    """ICS (Definition 2.1) over training: l2 difference and cosine of G and G' for one layer of
+    the MLP and of the deep linear network, standard vs BN."""
+    fig, ax = style.figure(4, 1, width=2.9, height=2.7)
+    for col, (R, layer, name) in enumerate([(E, mlp_layer, "MLP"), (D, dln_layer, "DLN")]):
+        t = R["probe_steps"]
+        for n in ("standard", "bn"):
+            style.curve(ax[0, 2 * col], t, R[n]["ics_l2"][:, layer], color=KIND_COLORS[n],
+                             label=LABELS[n])
+            style.curve(ax[0, 2 * col + 1], t, R[n]["ics_cos"][:, layer],
+                             color=KIND_COLORS[n], label=LABELS[n])
+        ax[0, 2 * col].set(xlabel="training step", ylabel=r"$\|G-G'\|_2$",
+                           title=f"{name}, layer {layer + 1}: l2")
+        ax[0, 2 * col + 1].set(xlabel="training step", ylabel=r"$\cos\angle(G, G')$",
+                               title=f"{name}, layer {layer + 1}: cosine", ylim=(-1.05, 1.05))
+    ax[0, 0].legend(fontsize=8)
+    return fig
+
+
+def plot_lp(E: dict):
+    """Training loss (running mean) of the standard, BN and l_p-normalized MLPs."""
+    fig, ax = style.figure(1, 1, width=4.5, height=3.0)
+    for n in ("standard",) + KINDS[1:]:
+        style.curve(ax[0, 0], E["steps"], trailing_mean(E[n]["loss"], 10), color=KIND_COLORS[n],
+                         label=LABELS[n])
+    ax[0, 0].set(xlabel="training step", ylabel="training loss (nats)",
+                 title=r"BN and $\ell_p$ normalizations")
+    ax[0, 0].legend()
+    return fig
+
+
+def plot_dln_loss(D: dict):
+    """Training loss of the deep linear network, standard vs BN."""
+    fig, ax = style.figure(1, 1, width=4.0, height=2.8)
+    for n in ("standard", "bn"):
+        style.curve(ax[0, 0], D["steps"], D[n]["loss"], color=KIND_COLORS[n], label=LABELS[n])
+    ax[0, 0].set(xlabel="gradient step (full batch)", ylabel="mean squared error",
+                 title="25-layer deep linear network")
+    ax[0, 0].legend()
+    return fig

@@ -1,0 +1,139 @@
+r"""Chapter 5, section 5.5: the theory, for one BN layer with :math:`\epsilon = 0` and the biased
+batch variance, float64 (Theorem 4.1, Theorem 4.2, Observation 4.3, Lemma 4.5), each identity
+checked against JAX autodiff."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from normlab import batchnorm
+from normlab.measure import rel_error
+
+def standardize(y):
+    r""":math:`\hat y = (y - \mu)/\sigma` per column of ``y`` (m, C), biased :math:`\sigma`,
+    :math:`\epsilon = 0` (:func:`normlab.batchnorm.standardize`). Returns ``(yhat, sigma)``."""
+    return batchnorm.standardize(y)
+
+
+def thm41_rhs(g, yhat, gamma, sigma):
+    r"""Theorem 4.1's right-hand side for one unit (vectors of length m):
+    :math:`\frac{\gamma^2}{\sigma^2}\big(\|g\|^2 - \frac1m\langle\mathbf 1, g\rangle^2
+    - \frac1m\langle g, \hat y\rangle^2\big)`, with :math:`g = \partial\mathcal L/\partial z`."""
+    m = g.shape[0]
+    return gamma**2 / sigma**2 * (jnp.sum(g * g) - jnp.sum(g) ** 2 / m - jnp.dot(g, yhat) ** 2 / m)
+
+
+def _coupled_loss(z, U, V, a, b):
+    return jnp.sum(jnp.tanh(z @ U) * a) + 0.5 * jnp.sum((z @ V) ** 2) + jnp.sum(z**3 * b) / 6
+
+
+def random_instance(seed: int = 0, m: int = 7, c: int = 3):
+    r"""A random BN layer and a smooth, non-convex downstream loss :math:`\mathcal L(z)` coupling
+    all units: :math:`\mathcal L(z) = \sum \tanh(zU)\odot a + \frac12\|zV\|^2 + \sum z^3 \odot b / 6`.
+    Returns ``(y, gamma, beta, loss_z)`` in float64 (call inside :func:`normlab.float64`)."""
+    y, gamma, beta, coeffs = _instance_arrays(seed, m, c)
+    return y, gamma, beta, functools.partial(_loss_from, coeffs=coeffs)
+
+
+def _loss_from(z, coeffs):
+    return _coupled_loss(z, *coeffs)
+
+
+def _instance_arrays(seed, m, c):
+    rng = np.random.default_rng(seed)
+    y = jnp.asarray(rng.normal(rng.normal(size=c), rng.uniform(0.5, 3.0, size=c), size=(m, c)))
+    gamma = jnp.asarray(rng.uniform(0.5, 2.0, size=c))
+    beta = jnp.asarray(rng.normal(size=c))
+    coeffs = (jnp.asarray(rng.normal(size=(c, 4))), jnp.asarray(rng.normal(size=(c, c))),
+              jnp.asarray(rng.normal(size=(m, 4))), jnp.asarray(rng.normal(size=(m, c))))
+    return y, gamma, beta, coeffs
+
+
+def bn_loss(y, gamma, beta, loss_z):
+    r""":math:`\hat{\mathcal L}(y) = \mathcal L(\gamma\hat y + \beta)`: the loss seen through a BN layer."""
+    return loss_z(gamma * standardize(y)[0] + beta)
+
+
+@functools.partial(jax.jit, static_argnums=4)
+def _thm41_core(y, gamma, beta, coeffs, j):
+    loss_z = functools.partial(_loss_from, coeffs=coeffs)
+    yhat, sigma = standardize(y)
+    g = jax.grad(loss_z)(gamma * yhat + beta)[:, j]
+    lhs = jnp.sum(jax.grad(bn_loss)(y, gamma, beta, loss_z)[:, j] ** 2)
+    return lhs, thm41_rhs(g, yhat[:, j], gamma[j], sigma[j]), jnp.sum(g * g)
+
+
+def thm41(seed: int = 0, j: int = 0, m: int = 7):
+    """Theorem 4.1 on a random instance: ``{"lhs": ||grad_y_j L_hat||^2 (autodiff), "rhs", "rel"}``."""
+    lhs, rhs, plain = _thm41_core(*_instance_arrays(seed, m, 3), j)
+    return {"lhs": float(lhs), "rhs": float(rhs), "rel": rel_error(lhs, rhs), "plain": float(plain)}
+
+
+@functools.partial(jax.jit, static_argnums=4)
+def _thm42_core(y, gamma, beta, coeffs, j):
+    loss_z = functools.partial(_loss_from, coeffs=coeffs)
+    m = y.shape[0]
+    yhat, sigma = standardize(y)
+    z = gamma * yhat + beta
+    g = jax.grad(loss_z)(z)[:, j]
+    v = jax.grad(bn_loss)(y, gamma, beta, loss_z)[:, j]
+    E = jnp.zeros_like(y).at[:, j].set(v)  # the direction v in column j only
+
+    def second(f, x0):
+        return jax.jvp(lambda t: jnp.vdot(jax.grad(f)(x0 + t * E), E), (0.0,), (1.0,))[1]
+
+    lhs = second(lambda yy: bn_loss(yy, gamma, beta, loss_z), y)
+    vHv = second(loss_z, z)
+    s2 = sigma[j] ** 2
+    rhs = gamma[j] ** 2 / s2 * vHv - gamma[j] / (m * s2) * jnp.dot(g, yhat[:, j]) * jnp.sum(v * v)
+    return lhs, rhs
+
+
+def thm42(seed: int = 0, j: int = 0, m: int = 7):
+    r"""Theorem 4.2 (first form, an equality here) on a random instance.
+
+    With :math:`v = \nabla_{y_j}\hat{\mathcal L}`, :math:`g = \partial\mathcal L/\partial z_j` and
+    :math:`H_{jj} = \partial^2\mathcal L/\partial z_j^2`:
+    :math:`v^\top \frac{\partial^2\hat{\mathcal L}}{\partial y_j^2} v = \frac{\gamma^2}{\sigma^2}
+    v^\top H_{jj} v - \frac{\gamma}{m\sigma^2}\langle g, \hat y_j\rangle \|v\|^2`.
+    Both quadratic forms are second directional derivatives (``jax.jvp`` of ``jax.grad``).
+    """
+    lhs, rhs = _thm42_core(*_instance_arrays(seed, m, 3), j)
+    return {"lhs": float(lhs), "rhs": float(rhs), "rel": rel_error(lhs, rhs)}
+
+
+def lemma45(seed: int = 0, shape=(6, 4)):
+    r"""Lemma 4.5 on a random instance with :math:`\langle W_0, W^*\rangle > 0`.
+
+    BN is invariant to :math:`W \to kW` (k > 0, :math:`\epsilon = 0`), so the whole ray
+    :math:`\{kW^*\}` is optimal for the BN network; its closest point to :math:`W_0` is at
+    :math:`k^* = \langle W_0, W^*\rangle/\|W^*\|^2`. Returns the distance found by minimizing over k
+    with JAX (``lhs``), the lemma's right-hand side (``rhs``), the standard distance
+    :math:`\|W_0 - W^*\|^2`, and the relative change of a BN layer's output between :math:`W^*` and
+    :math:`k^*W^*` (``invariance``).
+    """
+    rng = np.random.default_rng(seed)
+    W0 = jnp.asarray(rng.normal(size=shape))
+    Ws = jnp.asarray(rng.normal(size=shape))
+    Ws = jnp.where(jnp.vdot(W0, Ws) > 0, Ws, -Ws)
+    d = lambda k: jnp.sum((W0 - k * Ws) ** 2)
+    k = 1.0 - jax.grad(d)(1.0) / jax.grad(jax.grad(d))(1.0)  # one Newton step: exact for a quadratic
+    n2, ip = jnp.sum(Ws**2), jnp.vdot(W0, Ws)
+    rhs = jnp.sum((W0 - Ws) ** 2) - (n2 - ip) ** 2 / n2
+    x = jnp.asarray(rng.normal(size=(16, shape[0])))
+    inv = rel_error(standardize(x @ (k * Ws))[0], standardize(x @ Ws)[0])
+    return {"lhs": float(d(k)), "rhs": float(rhs), "rel": rel_error(d(k), rhs), "k": float(k),
+            "standard": float(jnp.sum((W0 - Ws) ** 2)), "invariance": inv}
+
+
+def obs43(seed: int = 0):
+    r"""Observation 4.3: with :math:`\gamma = \sigma_j`, :math:`\beta = \mu_j` a BN layer returns
+    :math:`y = xW` unchanged. Returns the relative error."""
+    rng = np.random.default_rng(seed)
+    y = jnp.asarray(rng.normal(rng.normal(size=5), 2.0, size=(9, 5)))
+    yhat, sigma = standardize(y)
+    return rel_error(sigma * yhat + jnp.mean(y, 0), y)

@@ -1,0 +1,262 @@
+"""Chapter 1's experiments (normlab.ch1): each identity the chapter states, measured
+with tolerances that a wrong derivation or a wrong experiment would miss. (The claims themselves
+are re-measured by tests/test_claims.py.)"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import normlab
+from normlab import nets
+from normlab.ch1 import (claims, derivation, figures, jacobian, scale, statistics,
+                         training)
+from normlab.measure import diverged_at, finite_difference_grad, rel_error, trailing_mean
+
+
+# ---- the backward pass, step by step --------------------------------------------------------------
+def test_every_backward_step_matches_autodiff_and_finite_differences():
+    res = derivation.backward_check()
+    assert set(res) == {"dxhat", "dvar", "dmu", "dx_paper", "dx", "dgamma", "dbeta"}
+    for name, (auto, fd) in res.items():
+        assert auto < 1e-12, name
+        assert fd < 1e-7, name
+
+
+@pytest.mark.parametrize("m,c,eps,seed", [(3, 1, 1e-5, 1), (5, 4, 1e-3, 2), (33, 2, 0.0, 3)])
+def test_backward_check_other_sizes(m, c, eps, seed):
+    for name, (auto, fd) in derivation.backward_check(m, c, eps, seed).items():
+        assert auto < 1e-10, name
+        assert fd < 1e-6, name
+
+
+def test_staged_mu_gradient_has_a_zero_second_term():
+    """Step 3's term through sigma^2 vanishes because deviations from the mean sum to zero."""
+    rng = np.random.default_rng(0)
+    x, dy, gamma = rng.normal(2, 3, (9, 3)), rng.normal(size=(9, 3)), rng.normal(size=3)
+    with normlab.float64():
+        b = derivation.backward_staged(dy, x, gamma, 1e-5)
+        f = derivation.forward_staged(x, gamma, 0.0, 1e-5)
+        direct = -jnp.sum(dy * gamma, 0) / jnp.sqrt(f["var"] + 1e-5)
+    assert rel_error(b["dmu"], direct) < 1e-13
+    assert rel_error(b["dx_paper"], b["dx"]) < 1e-13
+
+
+def test_finite_difference_helper_is_accurate_on_a_known_gradient():
+    a = np.array([[1.0, -2.0], [0.5, 3.0]])
+    g = finite_difference_grad(lambda v: np.sum(np.sin(v) * a), np.ones((2, 2)))
+    assert rel_error(g, np.cos(1.0) * a) < 1e-9
+
+
+def test_backward_vs_vjp_on_conv_and_dense_inputs():
+    assert derivation.backward_vs_vjp() < 1e-13
+
+
+# ---- scale invariance ------------------------------------------------------------------------
+def test_scale_invariance_exact_at_eps_zero_and_eps_identity():
+    r = scale.scale_invariance()
+    i0 = list(r["eps"]).index(0.0)
+    assert r["out"][i0].max() < 1e-13
+    assert r["grad"][i0].max() < 1e-13
+    assert r["u_grad"][i0].max() < 1e-13
+    assert r["eps_identity"].max() < 1e-13
+
+
+def test_scale_invariance_breaks_with_eps_as_predicted():
+    r = scale.scale_invariance()
+    a = r["a"]
+    for i, eps in enumerate(r["eps"]):
+        if eps == 0:
+            continue
+        # small weights, a^2 sigma^2 << eps: BN no longer normalizes, an O(1) change
+        tiny = a <= 0.1 * np.sqrt(eps / r["sigma2"].max())
+        if tiny.any():
+            assert r["out"][i][tiny].min() > 0.5
+        # large weights: the change levels off at about eps / (2 sigma^2)
+        big = r["out"][i][a >= 100]
+        assert np.all(big < eps / r["sigma2"].min()) and np.all(big > 0.1 * eps / r["sigma2"].max())
+        # and at a = 1 there is nothing to change
+        assert r["out"][i][np.isclose(a, 1.0)].max() < 1e-14
+
+
+def test_negative_scale_flips_the_sign():
+    rng = np.random.default_rng(1)
+    u, W = rng.normal(size=(16, 5)), rng.normal(size=(5, 3))
+    with normlab.float64():
+        assert rel_error(scale.bn_linear(-2.0 * W, u, 0.0), -scale.bn_linear(W, u, 0.0)) < 1e-14
+
+
+def test_weight_growth_is_exactly_the_sum_of_squared_steps():
+    r = scale.weight_growth()
+    bn = r["bn"]
+    assert bn["rel_error"] < 1e-12
+    assert bn["cos"].max() < 1e-12  # gradient orthogonal to each weight column
+    assert np.all(np.diff(bn["w2"]) >= 0)
+    assert bn["w2"][-1] > 1.1 * bn["w2"][0]  # it did grow, visibly
+    # the same relation does not hold without BN (it is not a tautology of the bookkeeping)
+    pl = r["plain"]
+    pred = pl["w2"][0] + r["lr"] ** 2 * np.concatenate([[0.0], np.cumsum(pl["g2"])])
+    assert np.max(np.abs(pl["w2"] - pred) / pred) > 1e-3
+
+
+# ---- the layer Jacobian -----------------------------------------------------------------------
+def test_jacobian_formula_matches_jacfwd():
+    assert jacobian.jacobian_formula_check("sigmoid") < 1e-12
+    assert jacobian.jacobian_formula_check("tanh") < 1e-12
+
+
+def test_plain_layer_jacobian_matches_jacfwd():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(32, 8))
+    with normlab.float64():
+        params = nets.init_mlp(4, [8, 6, 6, 3], nets.Dense(), init="glorot", dtype=jnp.float64)
+        params[0]["b"] = jnp.asarray(rng.normal(size=6))
+        J = jacobian.layer_jacobians(params, x, "tanh", False, n_examples=5)[0]
+        z = x @ params[0]["W"] + params[0]["b"]
+        F = lambda v: jnp.tanh(v) @ params[1]["W"] + params[1]["b"]
+        auto = jax.vmap(jax.jacfwd(F))(z[:5])
+    assert J.shape == (5, 6, 6)
+    assert rel_error(J, auto) < 1e-13
+
+
+def test_covariance_identity_and_its_failure_mode():
+    r = jacobian.linear_covariance_identity()
+    assert r["rel_error"] < 1e-12
+    # inputs correlated (eigenvalues far from 1) -> singular values far from all-ones
+    assert r["eig_x"].max() > 2 and r["eig_x"].min() < 0.1
+    assert r["s"].max() > 1.5 and r["s"].min() < 0.5
+
+
+def test_batch_map_has_two_zero_singular_values_per_channel():
+    r = jacobian.batch_jacobian_zeros()
+    assert r["n_zero"] == 2 * r["d"]
+    s = np.sort(r["s"])
+    assert s[2 * r["d"]] > 1e-6 * s[-1]  # and no more than that
+
+
+def test_sigmoid_spectra_with_and_without_bn():
+    r = jacobian.jacobian_spectra("sigmoid", 0.1)
+    p, b = jacobian.spectrum_summary(r["plain"]), jacobian.spectrum_summary(r["bn"])
+    assert p["mean_s2"] < 0.2 < 0.8 < b["mean_s2"] < 1.5
+    assert b["median_abs_log10"] < p["median_abs_log10"]
+    assert b["q90"] / b["q10"] > 3  # not all equal to 1
+    assert r["bn"].shape == (5, 16, 64)
+    # BN's spectrum does not depend on the initial scale (scale invariance, eps aside)
+    r2 = jacobian.jacobian_spectra("sigmoid", 1.0)
+    assert rel_error(r2["bn"], r["bn"]) < 1e-3
+
+
+def test_spectrum_summary_on_known_values():
+    q = jacobian.spectrum_summary(np.array([0.1, 1.0, 1.0, 10.0]))
+    assert q["median_abs_log10"] == pytest.approx(0.5)
+    assert q["mean_s2"] == pytest.approx((0.01 + 1 + 1 + 100) / 4)
+    assert q["frac_half_to_two"] == pytest.approx(0.5)
+    assert q["frac_zero"] == 0.0
+    q = jacobian.spectrum_summary(np.array([0.0, 0.0, 1.0, 100.0]))  # zeros counted, then left out
+    assert q["frac_zero"] == 0.5 and q["median_abs_log10"] == pytest.approx(1.0)
+
+
+# ---- inference statistics ---------------------------------------------------------------------
+def test_expected_batch_std_closed_form():
+    assert statistics.expected_batch_std(2) == pytest.approx(1 / np.sqrt(np.pi), rel=1e-12)
+    # m = 3: sqrt(2/3) * Gamma(3/2) / Gamma(1) = sqrt(2/3) * sqrt(pi) / 2
+    assert statistics.expected_batch_std(3) == pytest.approx(np.sqrt(2 / 3) * np.sqrt(np.pi) / 2, rel=1e-12)
+    assert statistics.expected_batch_std(10_000) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_variance_bias_and_std_bias_monte_carlo():
+    r = statistics.std_bias()
+    m = r["m"]
+    assert np.all(np.abs(r["var_biased"] - (m - 1) / m) < 4 * r["var_biased_se"])
+    assert np.all(np.abs(r["var_unbiased"] - 1) < 4 * r["var_biased_se"] * m / (m - 1))
+    assert np.all(np.abs(r["std_mean"] - r["exact_std_mean"]) < 4 * r["std_mean_se"])
+    assert np.all(r["std_mean"] < r["std_rms"])
+    # averaging stds, even corrected by m/(m-1), is biased low by more than the MC noise
+    corrected = r["std_mean"] ** 2 * m / (m - 1)
+    assert np.all(corrected[m <= 8] < 0.95)
+
+
+def test_running_average_of_biased_variance_settles_at_m_minus_1_over_m():
+    r = statistics.running_trajectories(m=4, steps=200, runs=500)
+    late = slice(100, None)
+    assert abs(r["unbiased"]["mean"][late].mean() - 1.0) < 0.03
+    assert abs(r["biased"]["mean"][late].mean() - 0.75) < 0.03
+
+
+def test_folded_map_and_conv_reshape():
+    f = statistics.folded_check()
+    assert f["population"] < 1e-13 and f["batch"] < 1e-13
+    assert f["batch_mode_differs"] > 1e-3  # training mode on a batch is another function
+    c = statistics.conv_check()
+    assert c["m"] == 4 * 5 * 6 and c["mean_shape"] == (3,)
+    assert max(c["forward"], c["dx"], c["dgamma"], c["dbeta"]) < 1e-13
+
+
+# ---- explorables --------------------------------------------------------------------------------
+def test_init_from_a_seed_matches_init_from_a_key():
+    a = nets.init_mlp(0, [4, 3, 2], nets.BatchNorm())
+    b = nets.init_mlp(jax.random.PRNGKey(0), [4, 3, 2], nets.BatchNorm())
+    assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
+    assert all(x.shape == y.shape and x.dtype == y.dtype
+               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+    w = np.asarray(nets.init_mlp(1, [400, 300, 2])[0]["W"])
+    assert w.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)  # He
+
+
+def test_smooth_stops_at_divergence():
+    loss = np.array([1.0, 3.0, 5.0, np.nan, 2.0])
+    sm = trailing_mean(loss, 2, diverged_at(loss))
+    assert sm[:3] == pytest.approx([1.0, 2.0, 4.0])
+    assert np.all(np.isnan(sm[3:]))
+    assert trailing_mean(np.ones(4)) == pytest.approx(np.ones(4))
+
+
+def _fake_training(diverge_plain_at=None):
+    n, e = training.TRAIN_STEPS, training.TRAIN_STEPS // training.EVAL_EVERY
+    loss = np.linspace(2.3, 0.1, n)
+    plain = loss.copy()
+    if diverge_plain_at is not None:
+        plain[diverge_plain_at:] = np.nan
+    acc = np.linspace(0.2, 0.95, e)
+    return {"plain": {"loss": plain, "acc": acc}, "bn": {"loss": loss, "acc": acc}}
+
+
+def test_training_plot_marks_divergence_and_stops_accuracy():
+    import matplotlib.pyplot as plt
+
+    fig = figures.plot_training(_fake_training(diverge_plain_at=42), lr=3.16, batch_size=16)
+    ax_loss, ax_acc = fig.axes[:2]
+    texts = [t.get_text() for t in ax_loss.texts]
+    assert "diverged at step 43" in texts  # steps are counted from 1
+    acc_lines = {l.get_label(): l for l in ax_acc.get_lines() if not l.get_label().startswith("_")}
+    plain_line = [l for k, l in acc_lines.items() if k.startswith("without BN")][0]
+    assert plain_line.get_xdata().max() <= 43
+    bn_line = acc_lines["with BN"]
+    assert bn_line.get_xdata().max() == training.TRAIN_STEPS
+    plt.close(fig)
+    fig = figures.plot_training(_fake_training(diverge_plain_at=0), lr=10.0, batch_size=2)
+    assert any("diverged at step 1" in t.get_text() for t in fig.axes[0].texts)
+    plt.close(fig)
+
+
+def test_drift_measure():
+    steady = np.tile([[-1.0, 0.0, 1.0]], (50, 1))
+    assert training.drift_measure(steady) == 0.0
+    moving = steady + np.linspace(0, 4, 50)[:, None]
+    assert training.drift_measure(moving) == pytest.approx(4 * (1 - 5 / 49) / 2, rel=1e-6)
+
+
+def test_training_grid_shapes_and_a_safe_point():
+    g = training.training_grid()  # memoised: shared with the claims test in the same session
+    shape = (len(training.TRAIN_LRS), len(training.TRAIN_BATCHES))
+    for name in ("plain", "bn"):
+        assert g[name]["loss"].shape == shape + (training.TRAIN_STEPS,)
+        assert g[name]["acc"].shape == shape + (training.TRAIN_STEPS // training.EVAL_EVERY,)
+        i, j = training.TRAIN_LRS.index(0.1), training.TRAIN_BATCHES.index(64)
+        assert np.all(np.isfinite(g[name]["loss"][i, j]))
+        assert g[name]["acc"][i, j, -1] > 0.85
+    table = training.grid_table(g)
+    assert len(table.splitlines()) == 2 + len(training.TRAIN_LRS)
+    s = training.grid_summary(g)
+    assert ("div" in table) == bool((s["plain"]["diverged"] >= 0).any() or
+                                    (s["bn"]["diverged"] >= 0).any())
