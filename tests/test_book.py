@@ -70,3 +70,20 @@ def test_bibliography_lists_the_papers(built_book):
     html = (built_book / "book" / "bibliography.html").read_text()
     for who in ["Ioffe", "Salimans", "Ba,", "Santurkar", "Qiao"]:
         assert who in html, f"{who} missing from the bibliography"
+
+
+def test_claims_page_lists_every_claim(built_book):
+    """book/claims.html: every claim of every chapter in one table, none failing, each with a
+    paper verdict; the introduction links it."""
+    from normlab import claims
+
+    html = (built_book / "book" / "claims.html").read_text()
+    table = html[html.index("normlab-claims"):]
+    body = table[table.index("<tbody>"):table.index("</tbody>")]
+    n = len(claims.all_claims())
+    assert body.count("<tr>") == n, f"{body.count('<tr>')} rows on the claims page, {n} claims"
+    assert ">FAIL<" not in body and body.count(">PASS<") == n
+    for v in claims.VERDICTS:
+        assert v in body, f"no claim with the verdict {v!r}?"
+    intro = (built_book / "book" / "intro.html").read_text()
+    assert 'href="claims.html"' in intro

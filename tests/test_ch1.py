@@ -260,3 +260,34 @@ def test_training_grid_shapes_and_a_safe_point():
     s = training.grid_summary(g)
     assert ("div" in table) == bool((s["plain"]["diverged"] >= 0).any() or
                                     (s["bn"]["diverged"] >= 0).any())
+
+
+# ---- seeds, the running average, the two modes ----------------------------------------------------
+def test_seed_zero_of_the_seed_grid_is_the_explorable_grid():
+    g, g0 = training.training_grid_seeds(), training.training_grid()
+    assert g["bn"]["loss"].shape[:3] == (len(training.TRAIN_LRS), len(training.TRAIN_BATCHES),
+                                         len(training.SEEDS))
+    np.testing.assert_array_equal(g["bn"]["loss"][:, :, 0], g0["bn"]["loss"])
+    # the seeds differ: different initial weights and batches
+    assert not np.allclose(g["bn"]["loss"][3, 2, 0], g["bn"]["loss"][3, 2, 1])
+
+
+def test_running_average_is_worth_19_batches():
+    r = statistics.running_trajectories()
+    assert r["n_equiv"] == pytest.approx(19.0) and r["time_constant"] == pytest.approx(10.0)
+    assert r["unbiased"]["sd_end"] == pytest.approx(r["sd_pred"], rel=0.1)
+    assert r["unbiased"]["sd_end"] > 1.3 * np.sqrt(0.1) * np.sqrt(2 / 3)  # not the 1/alpha = 10 answer
+
+
+def test_training_and_inference_mode_differ_less_for_larger_batches():
+    r = statistics.train_inference_gap()
+    assert np.all(np.diff(r["gap"]) < 0)
+    # roughly 1/sqrt(m): quadrupling the batch halves the gap, give or take
+    assert r["gap"][0] / r["gap"][1] == pytest.approx(2.0, rel=0.3)
+
+
+def test_new_chapter1_claims_pass():
+    for c in claims.CLAIMS[9:]:
+        from normlab import claims as engine
+        row = engine.check(c)
+        assert row.passed, (row.claim, row.measured)

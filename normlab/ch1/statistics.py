@@ -64,9 +64,17 @@ def std_bias(ms=BATCH_SIZES, n_batches: int = 40000, seed: int = 0) -> dict:
 @lru_cache(maxsize=None)
 def running_trajectories(m: int = 4, steps: int = 200, runs: int = 500, momentum: float = 0.1,
                          seed: int = 0) -> dict:
-    """Running variance (PyTorch convention, starting at 1) tracked from batches of size ``m`` of
+    r"""Running variance (PyTorch convention, starting at 1) tracked from batches of size ``m`` of
     N(0, 3^2), with the unbiased m/(m-1) batch variance (correct) and with the biased one.
-    Mean and 10th/90th percentiles over ``runs`` independent runs; divided by the true 9."""
+    Mean and 10th/90th percentiles over ``runs`` independent runs; divided by the true 9.
+
+    The running average weighs batch :math:`t-k` by :math:`\alpha(1-\alpha)^k` (``momentum``
+    :math:`\alpha`): its time constant is :math:`1/\alpha` batches, but the variance of an average
+    of i.i.d. batch estimates with those weights is :math:`\alpha/(2-\alpha)` of one estimate's,
+    as for an equal-weight average of :math:`(2-\alpha)/\alpha` batches (``n_equiv``). ``sd_end``:
+    the measured spread over runs of the unbiased tracker once settled (the last half of the
+    steps), ``sd_pred``: :math:`\sqrt{\alpha/(2-\alpha)}` times one unbiased batch variance's
+    relative spread :math:`\sqrt{2/(m-1)}` (Gaussian data)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 3.0, (steps, runs, m))
     out = {}
@@ -77,9 +85,32 @@ def running_trajectories(m: int = 4, steps: int = 200, runs: int = 500, momentum
         for t in range(steps):
             r[t + 1] = (1 - momentum) * r[t] + momentum * bv[t]
         r /= 9.0
-        out[name] = {"mean": r.mean(1), "q10": np.quantile(r, 0.1, 1), "q90": np.quantile(r, 0.9, 1)}
-    out.update(m=m, momentum=momentum, runs=runs)
+        out[name] = {"mean": r.mean(1), "q10": np.quantile(r, 0.1, 1), "q90": np.quantile(r, 0.9, 1),
+                     "sd_end": float(r[steps // 2:].std(axis=1).mean())}
+    a = momentum
+    out.update(m=m, momentum=momentum, runs=runs, n_equiv=(2 - a) / a, time_constant=1 / a,
+               sd_pred=float(np.sqrt(a / (2 - a)) * np.sqrt(2 / (m - 1))))
     return out
+
+
+@lru_cache(maxsize=None)
+def train_inference_gap(ms=(4, 16, 64), trials: int = 400, c: int = 8, eps: float = 1e-5,
+                        seed: int = 0) -> dict:
+    """How far training-mode BN of a batch of ``m`` examples is from inference mode (population
+    statistics) on the same examples: the mean over ``trials`` batches of N(mu, sigma^2) data (per
+    channel) of max|BN_train - BN_inference| / max|BN_inference|, per batch size (float64)."""
+    rng = np.random.default_rng(seed)
+    mu, sd = rng.normal(0, 3, c), rng.uniform(0.5, 4, c)
+    gamma, beta = np.ones(c), np.zeros(c)
+    out = []
+    with normlab.float64():
+        for m in ms:
+            x = rng.normal(mu, sd, (trials, m, c))
+            tr = jax.vmap(lambda b: batchnorm.forward(b, gamma, beta, eps)[0])(x)
+            inf = batchnorm.inference(x, gamma, beta, mu, sd ** 2, eps)
+            tr, inf = np.asarray(tr), np.asarray(inf)
+            out.append(float(np.mean(np.max(np.abs(tr - inf), axis=(1, 2)) / np.max(np.abs(inf), axis=(1, 2)))))
+    return {"m": np.asarray(ms), "gap": np.asarray(out)}
 
 
 @lru_cache(maxsize=None)

@@ -30,10 +30,26 @@ def _rbg_key(seed: int):
     return jax.random.key(seed, impl="rbg")
 
 
+SEEDS = (0, 1, 2)  # initial weights and mini-batch streams of the repeated runs
+
+
 @data.cached
 def _init_pair(sizes, init="he", seed: int = 0):
     """The same initial weights for the plain and the BN network (NumPy draws: concrete)."""
     return tuple(nets.init_mlp(seed, list(sizes), NETS[name], init=init) for name in ("plain", "bn"))
+
+
+@data.cached
+def _init_pairs(sizes, init="he"):
+    """:func:`_init_pair` for every seed of :data:`SEEDS`, stacked on a leading axis, so that the
+    seed can be a traced index (one ``vmap`` over seeds)."""
+    pairs = [_init_pair(sizes, init, s) for s in SEEDS]
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *pairs)
+
+
+def _pair(sizes, init, seed):
+    """The initial (plain, BN) weights of seed ``seed`` (an int or a traced index into SEEDS)."""
+    return jax.tree_util.tree_map(lambda a: a[seed], _init_pairs(sizes, init))
 
 
 TRAIN_SIZES = (64, 64, 64, 10)
@@ -54,13 +70,14 @@ TRAIN_BATCHES = (2, 4, 16, 64)
 LOSS_TOP = 20.0  # nats; the loss axis ends here
 
 
-def compute_training(lr, batch_size):
+def compute_training(lr, batch_size, seed=0):
     """Train the [64, 64, 64, 10] ReLU MLP with and without BN on the digits (plain SGD, 150 steps,
-    batches padded to 64 and masked). Traced in ``lr`` and ``batch_size``."""
+    batches padded to 64 and masked), from the initial weights and on the batches of ``seed``.
+    Traced in ``lr``, ``batch_size`` and ``seed``."""
     d = data.digits()
     out = {}
-    for name, p in zip(("plain", "bn"), _init_pair(TRAIN_SIZES)):
-        _, h = train.fit_classifier(p, d, _rbg_key(1), layer=NETS[name], lr=lr,
+    for name, p in zip(("plain", "bn"), _pair(TRAIN_SIZES, "he", seed)):
+        _, h = train.fit_classifier(p, d, _rbg_key(1 + seed), layer=NETS[name], lr=lr,
                                     batch_size=batch_size, steps=TRAIN_STEPS, max_batch=64,
                                     eval_every=EVAL_EVERY)
         out[name] = {"loss": h["loss"], "acc": h["test_acc"]}
@@ -68,21 +85,31 @@ def compute_training(lr, batch_size):
 
 
 @lru_cache(maxsize=None)
-def training_grid() -> dict:
-    """:func:`compute_training` on the whole slider grid (one ``jit(vmap)``), as NumPy arrays;
-    shape (len(TRAIN_LRS), len(TRAIN_BATCHES), ...)."""
-    out = train.grid(compute_training, lr=TRAIN_LRS, batch_size=TRAIN_BATCHES)
+def training_grid_seeds() -> dict:
+    """:func:`compute_training` on the whole slider grid and every seed of :data:`SEEDS` (one
+    ``jit(vmap)``), as NumPy arrays; shape (len(TRAIN_LRS), len(TRAIN_BATCHES), len(SEEDS), ...)."""
+    out = train.grid(compute_training, lr=TRAIN_LRS, batch_size=TRAIN_BATCHES,
+                     seed=np.arange(len(SEEDS)))
     return jax.tree_util.tree_map(np.asarray, out)
 
 
+def training_grid() -> dict:
+    """The explorable's grid: seed 0 of :func:`training_grid_seeds`; shape
+    (len(TRAIN_LRS), len(TRAIN_BATCHES), ...)."""
+    return jax.tree_util.tree_map(lambda a: a[:, :, 0], training_grid_seeds())
+
+
 def grid_summary(res=None) -> dict:
-    """Per grid point: divergence step (or -1) and final test accuracy, for both networks."""
+    """Per grid point (any leading shape): divergence step (or -1) and final test accuracy, for
+    both networks."""
     res = training_grid() if res is None else res
     out = {}
     for name in ("plain", "bn"):
         loss = res[name]["loss"]
-        div = np.array([[(lambda k: -1 if k is None else k)(diverged_at(loss[i, j]))
-                         for j in range(loss.shape[1])] for i in range(loss.shape[0])])
+        div = np.full(loss.shape[:-1], -1)
+        for idx in np.ndindex(*loss.shape[:-1]):
+            k = diverged_at(loss[idx])
+            div[idx] = -1 if k is None else k
         out[name] = {"diverged": div, "acc": res[name]["acc"][..., -1]}
     return out
 
@@ -134,14 +161,15 @@ def _probe(params, running, aux):
     return jnp.percentile(aux["pre"][DRIFT_LAYER][:, DRIFT_UNIT], jnp.asarray(PERCENTILES))
 
 
-def compute_drift(lr):
+def compute_drift(lr, seed=0):
     """Sigmoid MLP 64-100-100-100-10 (weights N(0, 0.1^2), the paper's "small random Gaussian"),
     batch 60, 500 SGD steps, with and without BN: every 10 steps the 15th/50th/85th percentiles
-    over the test set of one last-hidden-layer unit's input to the sigmoid, and the test accuracy."""
+    over the test set of one last-hidden-layer unit's input to the sigmoid, and the test accuracy.
+    ``seed`` (may be traced) picks the initial weights and the batches."""
     d = data.digits()
     out = {}
-    for name, p in zip(("plain", "bn"), _init_pair(DRIFT_SIZES, 0.1)):
-        _, h = train.fit_classifier(p, d, _rbg_key(2), layer=NETS[name], lr=lr, batch_size=60,
+    for name, p in zip(("plain", "bn"), _pair(DRIFT_SIZES, 0.1, seed)):
+        _, h = train.fit_classifier(p, d, _rbg_key(2 + seed), layer=NETS[name], lr=lr, batch_size=60,
                                     steps=DRIFT_STEPS, max_batch=64, eval_every=DRIFT_EVERY,
                                     act="sigmoid", probe=_probe)
         out[name] = {"q": h["probe"], "acc": h["test_acc"]}
@@ -149,9 +177,16 @@ def compute_drift(lr):
 
 
 @lru_cache(maxsize=None)
-def drift_grid() -> dict:
-    out = train.grid(compute_drift, lr=DRIFT_LRS)
+def drift_grid_seeds() -> dict:
+    """:func:`compute_drift` for every learning rate of the grid and every seed (one
+    ``jit(vmap)``); shape (len(DRIFT_LRS), len(SEEDS), ...)."""
+    out = train.grid(compute_drift, lr=DRIFT_LRS, seed=np.arange(len(SEEDS)))
     return jax.tree_util.tree_map(np.asarray, out)
+
+
+def drift_grid() -> dict:
+    """The explorable's grid: seed 0 of :func:`drift_grid_seeds`."""
+    return jax.tree_util.tree_map(lambda a: a[:, 0], drift_grid_seeds())
 
 
 def drift_measure(q) -> float:

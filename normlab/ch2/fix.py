@@ -35,14 +35,26 @@ def bias_grad_through_bn(seed: int = 0, n: int = 16, d_in: int = 5, c: int = 4, 
     return gb, gW
 
 
-def identity_error(x, eps: float = 1e-5) -> float:
-    r"""Relative error of :math:`\mathrm{BN}_{\gamma,\beta}(x)` against :math:`x` when
-    :math:`\gamma = \sqrt{\sigma_B^2+\epsilon}` and :math:`\beta = \mu_B` (the paper's identity)."""
-    def f(x):
-        mean, var, _ = batchnorm.batch_stats(x)
-        return batchnorm.forward(x, jnp.sqrt(var + eps), mean, eps)[0]
+def identity_error(x, eps: float = 1e-5, other=None):
+    r"""Relative error of training-mode :math:`\mathrm{BN}_{\gamma,\beta}` against the identity when
+    :math:`\gamma = \sqrt{\sigma_B^2+\epsilon}` and :math:`\beta = \mu_B` are the statistics of the
+    batch ``x`` (the paper's identity, for that batch).
 
-    return rel_error(jax.jit(f)(x), x)
+    :math:`\gamma, \beta` are parameters, fixed while the batch statistics change: with ``other``
+    (a second batch from the same distribution) also returns the error of the same
+    :math:`\gamma, \beta` on that batch, which is not zero. The identity holds for every input
+    only at inference, with :math:`\gamma, \beta` set from the population statistics.
+    Returns the error on ``x``, or ``(error on x, error on other)``."""
+    def f(x, z):
+        mean, var, _ = batchnorm.batch_stats(x)
+        gamma, beta = jnp.sqrt(var + eps), mean
+        return batchnorm.forward(x, gamma, beta, eps)[0], batchnorm.forward(z, gamma, beta, eps)[0]
+
+    z = x if other is None else other
+    same, on_other = jax.jit(f)(x, z)
+    if other is None:
+        return rel_error(same, x)
+    return rel_error(same, x), rel_error(on_other, other)
 
 
 def radial_components(seed: int = 0, n: int = 32, d_in: int = 6, c: int = 4):
@@ -51,7 +63,8 @@ def radial_components(seed: int = 0, n: int = 32, d_in: int = 6, c: int = 4):
 
     The output is unchanged when :math:`w_j` is scaled, so the true gradient has no component along
     :math:`w_j` (:math:`\epsilon = 0`); the naive one keeps
-    :math:`\sum_i g_i\hat z_i + (\mu/\sigma)\sum_i g_i`, which changes :math:`\|w_j\|` for nothing.
+    :math:`\sum_i g_i\hat z_i + ((\mu - b)/\sigma)\sum_i g_i` (since :math:`u_i\cdot w_j = z_i - b`),
+    which changes :math:`\|w_j\|` for nothing.
     """
     rng = np.random.default_rng(seed)
     dt = jnp.result_type(float)

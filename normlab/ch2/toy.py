@@ -145,8 +145,10 @@ def toy_measurements(lr: float = 0.01, steps: int = 20):
         r0 = toy_run(p0["u"], p0["t"], 0.0, lr, steps)
         true = toy_run(p["u"], p["t"], 0.0, lr, steps, differentiate=True)
         gb, gW = bias_grad_through_bn(0)
-        x = jnp.asarray(np.random.default_rng(1).normal(2.0, 3.0, size=(32, 6)))
-        ident = identity_error(x)
+        rng = np.random.default_rng(1)
+        x = jnp.asarray(rng.normal(2.0, 3.0, size=(32, 6)))
+        x2 = jnp.asarray(rng.normal(2.0, 3.0, size=(32, 6)))
+        ident, ident_other = identity_error(x, other=x2)
     return {
         "drift_measured": np.abs(db), "drift_rate": rate,
         "drift_rel_err": float(np.max(np.abs(np.abs(db) - rate)) / rate),
@@ -156,7 +158,7 @@ def toy_measurements(lr: float = 0.01, steps: int = 20):
         "true_max_b": float(np.max(np.abs(np.asarray(true["b"])))),
         "bn_grad_b": float(np.max(np.abs(np.asarray(gb)))),
         "bn_grad_W": float(np.max(np.abs(np.asarray(gW)))),
-        "identity_err": ident, "b_traj": np.asarray(r["b"]), "loss_traj": loss,
+        "identity_err": ident, "identity_other_err": ident_other, "b_traj": np.asarray(r["b"]), "loss_traj": loss,
         "true_b_traj": np.asarray(true["b"]), "drift_sign": float(np.sign(db[0])), "lr": lr,
         "sum_t": float(np.sum(np.asarray(p["t"]))), "n": int(p["t"].shape[0]),
     }
@@ -177,6 +179,9 @@ def scaled_measurements(w0: float = 3.0, lr: float = 0.001, steps: int = 400):
         db = np.abs(np.diff(b))
     return {"w": w, "b": b, "loss": np.asarray(r["loss"]), "k_pred": k_pred, "k_obs": k_obs,
             "max_jump": float(db.max()), "jump_at": int(np.argmax(db)),
+            # the naive step on b is eta * |B| / sigma with sigma = |w_k|: finite, large when w_k ~ 0
+            "jump_predicted": float(lr * abs(float(B)) / abs(w[int(np.argmax(db))])),
+            "w_at_jump": float(w[int(np.argmax(db))]),
             "centring_step": float(np.abs(np.diff(np.asarray(centring["b"])))[0]),
             "b_end": float(b[-1]), "centring_b": np.asarray(centring["b"])[:steps],
             "A": float(A), "B": float(B), "lr": lr, "w0": w0, "steps": steps}
