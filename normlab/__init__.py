@@ -1,17 +1,23 @@
 """normlab: the JAX companion library of the book *Normalization in Deep Learning, Measured*.
 
-One module per idea, pure functions over arrays and pytrees, explicit PRNG keys, no hidden state:
+Pure functions over arrays and pytrees, explicit PRNG keys, no hidden state.
 
-- :mod:`normlab.batchnorm`  Batch Normalization: forward, hand-derived backward, running statistics,
-  folded inference (Chapter 1).
-- :mod:`normlab.nets`       small MLPs in plain pytrees with a pluggable normalization.
-- :mod:`normlab.train`      SGD with ``jit`` + ``scan``, ``vmap``-ed over hyperparameter grids.
-- :mod:`normlab.data`       offline data: scikit-learn's bundled 8x8 digits and synthetic data.
-- :mod:`normlab.explore`    the explorable: a live ipywidgets control in a kernel, a kernel-free
-  slider over precomputed frames on the website, from one notebook cell.
-- :mod:`normlab.checks`     exercise feedback that never crashes.
-- :mod:`normlab.claims`     every claim of the book, re-measured (``python -m normlab claims``).
-- :mod:`normlab.style`      the shared figure style.
+The core, shared by every chapter:
+
+- :mod:`normlab.batchnorm`, :mod:`normlab.weightnorm`, :mod:`normlab.layernorm`,
+  :mod:`normlab.fisher`: the math of each normalization (and of the Fisher information), by hand.
+- :mod:`normlab.nets`     the one network: an MLP whose hidden layer is the normalization you pass
+  in, and the deep linear network.
+- :mod:`normlab.train`    the one training loop (``jit`` + ``scan``, ``vmap`` over grids).
+- :mod:`normlab.data`     offline data: scikit-learn's bundled 8x8 digits and synthetic data.
+- :mod:`normlab.measure`, :mod:`normlab.landscape`: errors, finite differences, divergence,
+  curves; the landscape probe and internal covariate shift.
+
+The book machinery: :mod:`normlab.explore` (explorables), :mod:`normlab.checks` (exercise
+feedback), :mod:`normlab.claims` (``python -m normlab claims``), :mod:`normlab.style` (figures),
+:mod:`normlab.glue` (computed numbers in the prose).
+
+The chapters: :mod:`normlab.ch1` ... :mod:`normlab.ch5`, one module per part of each notebook.
 """
 
 __version__ = "0.1.0"
