@@ -2,6 +2,7 @@
 """The book's commands. Each needs nothing but Python 3.10+ on the machine.
 
     python3 tasks.py build    # the website, into _build/html (executes every notebook)
+    python3 tasks.py build --student   # the student edition (no solutions), into _build/student/html
     python3 tasks.py test     # the whole test suite (pytest; extra arguments go to pytest)
     python3 tasks.py bench    # the performance budget table (bench/bench.py)
 
@@ -70,10 +71,49 @@ def build_book(bindir: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=ROOT)
 
 
+def source_files() -> list[Path]:
+    """The book's files: what git tracks (or, outside a git checkout, everything but builds)."""
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+        return [ROOT / f for f in out if (ROOT / f).is_file()]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {"_build", ".venv", ".git"}
+        return [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
+
+
+def build_student(bindir: Path) -> int:
+    """The student edition of the website: a copy of the book whose notebooks have no solutions
+    (tools/course.py student-edition), built into _build/student/html."""
+    sys.path.insert(0, str(ROOT))
+    from tools.course import student_edition
+
+    src = ROOT / "_build" / "student-src"
+    shutil.rmtree(src, ignore_errors=True)
+    for f in source_files():
+        dst = src / f.relative_to(ROOT)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if f.suffix == ".ipynb" and f.parent.name == "notebooks":
+            student_edition(f, dst)
+        else:
+            shutil.copy2(f, dst)
+    say("jupyter-book " + " ".join(BUILD_ARGS) + "  (student edition)")
+    rc = subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=src).returncode
+    if rc == 0:
+        out = ROOT / "_build" / "student" / "html"
+        shutil.rmtree(out, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src / "_build" / "html", out)
+        say(f"the student edition is in {out} (open index.html)")
+    return rc
+
+
 def build(args: list[str]) -> int:
     ensure_env("requirements.txt")
     if "--clean" in args:
         shutil.rmtree(ROOT / "_build", ignore_errors=True)
+    if "--student" in args:
+        return build_student(VENV / "bin")
     say("jupyter-book " + " ".join(BUILD_ARGS))
     rc = build_book(VENV / "bin").returncode
     if rc == 0:

@@ -52,12 +52,19 @@ class Result:
                 f'{html.escape(self.message)}</div>')
 
 
+class StudentError(Exception):
+    """What went wrong when a student's function was called somewhere else (the grader runs each
+    submission in its own kernel), as the one-line diagnosis to show."""
+
+
 def call_student(fn, args):
     """Run the student's function; return (output, None) or (None, one-line diagnosis)."""
     try:
         return fn(*args), None
     except NotImplementedError:
         return None, "not implemented yet: replace the `raise NotImplementedError` with your code."
+    except StudentError as e:
+        return None, str(e)
     except Exception as e:  # the whole point: never let a student's exception escape
         tb = traceback.extract_tb(e.__traceback__)
         where = f" (line {tb[-1].lineno}: `{(tb[-1].line or '').strip()}`)" if tb else ""

@@ -87,3 +87,15 @@ def test_claims_page_lists_every_claim(built_book):
         assert v in body, f"no claim with the verdict {v!r}?"
     intro = (built_book / "book" / "intro.html").read_text()
     assert 'href="claims.html"' in intro
+
+
+def test_the_jax_primer_runs_as_written():
+    """Every Python block of book/jax_primer.md, in order, in one namespace."""
+    import re as _re
+
+    code = _re.findall(r"```python\n(.*?)```", (ROOT / "book" / "jax_primer.md").read_text(), _re.S)
+    assert len(code) >= 5
+    ns = {}
+    for block in code:
+        exec(compile(block, "jax_primer.md", "exec"), ns)  # noqa: S102 - our own page
+    assert ns["err"] < 1e-12 and ns["many"].shape == (3,)

@@ -12,9 +12,6 @@ import pytest
 
 from conftest import NOTEBOOKS, ROOT
 
-MIN_EXERCISES = {"01": 3, "02": 2, "05": 3}
-
-
 def cells(nb):
     return json.loads(nb.read_text())["cells"]
 
@@ -47,19 +44,35 @@ def test_setup_cell_never_installs_colab_packages(nb):
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
-def test_exercises_have_checks_and_hidden_solutions(nb):
+def test_exercises_teach_and_solutions_stay_out_of_the_way(nb):
+    """At least three graded exercises per chapter (the chapter's EXERCISES), each with staged
+    hints, a stub that its check is called on, and a reference solution in a hidden cell that
+    defines and checks its OWN name (so "Run all" never replaces the student's function); one
+    "predict, run, explain" question per explorable; every exercise's solution in a dropdown."""
+    import importlib
+
     cs = cells(nb)
     text = lambda c: "".join(c["source"])
-    labels = re.findall(r"```\{exercise\}[^\n]*\n:label:\s*(\S+)", "\n".join(
-        text(c) for c in cs if c["cell_type"] == "markdown"))
-    assert len(labels) >= MIN_EXERCISES.get(nb.stem[:2], 1), f"{nb.name}: too few exercises"
-    solutions = [c for c in cs if "solution" in c.get("metadata", {}).get("tags", [])]
-    assert len(solutions) >= len(labels)
-    for c in solutions:
-        src = text(c)
-        assert "# BEGIN SOLUTION" in src and "# END SOLUTION" in src
-        assert ".check_" in src, "a solution cell should end with its check"
     md = "\n".join(text(c) for c in cs if c["cell_type"] == "markdown")
+    labels = re.findall(r"```\{exercise\}[^\n]*\n:label:\s*(\S+)", md)
+    ch = int(nb.stem[:2])
+    graded = importlib.import_module(f"normlab.ch{ch}.exercises").EXERCISES
+    assert len(graded) >= 3, f"{nb.name}: fewer than three graded exercises"
+    for ex in graded:
+        i = next(i for i, c in enumerate(cs) if c["cell_type"] == "markdown"
+                 and re.search(rf":label:\s*{re.escape(ex.label)}\s", text(c) + "\n"))
+        stub = next(k for k in range(i, len(cs)) if cs[k]["cell_type"] == "code")
+        assert f"def {ex.function}(" in text(cs[stub]) and f"({ex.function})" in text(cs[stub])
+        assert "Hint 1" in "".join(text(c) for c in cs[i:stub]), f"{ex.label}: no hints"
+        sol = next(c for c in cs[stub + 1:] if "solution" in c["metadata"].get("tags", []))
+        src = text(sol)
+        assert "# BEGIN SOLUTION" in src and "# END SOLUTION" in src
+        assert f"def {ex.function}_solution(" in src and f"({ex.function}_solution)" in src, \
+            f"{ex.label}: the solution must define and check {ex.function}_solution"
+        assert not re.search(rf"def {ex.function}\(", src), f"{ex.label}: the solution redefines the stub"
+        assert sol["metadata"].get("jupyter", {}).get("source_hidden"), f"{ex.label}: solution not collapsed"
+    n_explorables = len(importlib.import_module(f"normlab.ch{ch}.explorables").EXPLORABLES)
+    assert md.count("Predict, run, explain") >= n_explorables, f"{nb.name}: a predict question per explorable"
     for label in labels:
         assert re.search(rf"```\{{solution-start\}}\s*{re.escape(label)}\s*\n:class: dropdown", md), \
             f"{nb.name}: solution of {label} is not a dropdown"

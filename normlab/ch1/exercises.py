@@ -30,7 +30,7 @@ def _bn_vjp_reference(dy, x, gamma, eps):
     return back(dy)
 
 
-def check_bn_backward(student_backward: Callable) -> Result:
+def check_bn_backward(student_backward: Callable, seed: int = 0) -> Result:
     """Check ``student_backward(dy, x, gamma, eps) -> (dx, dgamma, dbeta)`` against JAX autodiff.
 
     The reference is ``jax.vjp`` of training-mode BN at a random upstream gradient ``dy``, on
@@ -39,17 +39,39 @@ def check_bn_backward(student_backward: Callable) -> Result:
     def reference(dy, x, gamma, eps):
         return jit_once("bn_vjp", _bn_vjp_reference)(dy, x, gamma, eps)
 
+    def compact(dy, x, gamma, eps, *, var_scale=1.0, m=None, g_scale=None):
+        """The compact backward pass with one of the usual mistakes built in."""
+        axes = tuple(range(x.ndim - 1))
+        m_true = x.size // x.shape[-1]
+        var = x.var(axis=axes) * var_scale
+        inv = 1 / np.sqrt(var + eps)
+        xhat = (x - x.mean(axis=axes)) * inv
+        g = dy * (gamma if g_scale is None else g_scale)
+        mm = m_true if m is None else m
+        return inv / mm * (mm * g - g.sum(axis=axes) - xhat * (g * xhat).sum(axis=axes))
+
     def diagnose(args, got):
         dy, x, gamma, eps = args
         axes = tuple(range(x.ndim - 1))
         inv = 1 / np.sqrt(x.var(axis=axes) + eps)
-        if rel_error(got[0], dy * gamma * inv) < 1e-6:
+        m = x.size // x.shape[-1]
+        dx = got[0]
+        if rel_error(dx, dy * gamma * inv) < 1e-6:
             return ("`dx` equals gamma * dy / sigma: you treated the batch mean and variance as "
                     "constants. Hint: x_i also changes mu and sigma^2, which every other output "
                     "depends on; add the two terms through mu and sigma^2.")
+        if not np.allclose(gamma, 1) and rel_error(dx, compact(dy, x, gamma, eps, g_scale=1.0)) < 1e-6:
+            return ("`dx` is right only if gamma = 1: you forgot gamma. Hint: the gradient that "
+                    "reaches x-hat is g = gamma * dy, and the whole formula uses g.")
+        if rel_error(dx, compact(dy, x, gamma, eps, var_scale=m / (m - 1))) < 1e-6:
+            return ("`dx` uses the unbiased m/(m-1) variance: training-mode BN normalizes with the "
+                    "biased 1/m batch variance (the correction is for the running estimate only).")
+        if x.ndim > 2 and rel_error(dx, compact(dy, x, gamma, eps, m=x.shape[0])) < 1e-6:
+            return (f"`dx` uses m = N = {x.shape[0]} for an input of shape {x.shape}: a channel's "
+                    f"statistics are over N*H*W = {m} values, so m counts all of them.")
         return None
 
-    return run_check("BN backward", student_backward, _bn_cases(), reference,
+    return run_check("BN backward", student_backward, _bn_cases(seed), reference,
                   ["dx", "dgamma", "dbeta"],
                   ["dx = (1/(m*sigma)) * (m*g - sum(g) - xhat*sum(g*xhat)) with g = gamma*dy.",
                    "dgamma = sum over the batch of dy * xhat.",
@@ -57,9 +79,9 @@ def check_bn_backward(student_backward: Callable) -> Result:
                   tol=1e-8, diagnose=diagnose)
 
 
-def check_running_update(student_update: Callable) -> Result:
+def check_running_update(student_update: Callable, seed: int = 0) -> Result:
     """Check ``student_update((mean, var), x, momentum) -> (mean, var)``, PyTorch's convention."""
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(1 + 7919 * seed)
     cases = []
     for shape, mom in [((6, 3), 0.1), ((2, 4), 0.5), ((32, 2), 0.01), ((3, 2, 2, 5), 0.1)]:
         c = shape[-1]
@@ -90,9 +112,9 @@ def check_running_update(student_update: Callable) -> Result:
                   tol=1e-9, diagnose=diagnose)
 
 
-def check_conv_stats(student_stats: Callable) -> Result:
+def check_conv_stats(student_stats: Callable, seed: int = 0) -> Result:
     """Check ``student_stats(x) -> (mean, var)`` per channel of ``x`` (N, H, W, C), biased var."""
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(2 + 7919 * seed)
     cases = [(rng.normal(rng.normal(size=c), 2.0, size=(n, h, w, c)),)
              for n, h, w, c in [(4, 5, 5, 3), (2, 3, 7, 6), (1, 4, 4, 2)]]
 
