@@ -224,3 +224,33 @@ def test_rel_error_definition():
     assert checks.rel_error([1.0], [3.0]) == pytest.approx(0.5)
     assert checks.rel_error([0.0], [0.0]) == 0.0
     assert checks.rel_error([1e-12], [0.0]) == pytest.approx(1e-4)  # max(1e-8, .) floor
+
+
+def _backward_with(dy, x, gamma, eps, *, ddof=0, m=None, g_gamma=True):
+    axes = _axes(x)
+    mm = x.size // x.shape[-1] if m is None else m(x)
+    inv = 1.0 / np.sqrt(x.var(axis=axes, ddof=ddof) + eps)
+    xhat = (x - x.mean(axis=axes)) * inv
+    g = (gamma if g_gamma else 1.0) * dy
+    dx = inv / mm * (mm * g - g.sum(axis=axes) - xhat * (g * xhat).sum(axis=axes))
+    return dx, (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
+
+
+@pytest.mark.parametrize("mistake,words", [
+    (dict(g_gamma=False), "you forgot gamma"),
+    (dict(ddof=1), "unbiased m/(m-1) variance"),
+    (dict(m=lambda x: x.shape[0]), "m = N"),
+])
+def test_bn_backward_names_the_usual_mistakes(mistake, words):
+    r = exercises.check_bn_backward(lambda dy, x, g, e: _backward_with(dy, x, g, e, **mistake))
+    assert not r.passed and words in r.message, r.message
+
+
+def test_checks_draw_other_cases_for_another_seed():
+    """The grader passes a fresh seed: the check still passes a right answer and the cases change."""
+    assert exercises.check_bn_backward(good_backward, seed=12345).passed
+    assert exercises.check_running_update(good_update, seed=7).passed
+    seen = []
+    exercises.check_conv_stats(lambda x: (seen.append(x.copy()), good_stats(x))[1], seed=3)
+    exercises.check_conv_stats(lambda x: (seen.append(x.copy()), good_stats(x))[1], seed=4)
+    assert not np.allclose(seen[0], seen[len(seen) // 2])
