@@ -276,16 +276,40 @@ def curve(ax, x, y, *, color, label, key=None, limit: float = 1e4, **kw):
     y_mark = finite[-1] if finite.size else 0.0
     line(ax, ("mark", key), [x[k]], [y_mark], marker="x", color=color, markersize=9, mew=2.5,
          linestyle="none")
-    left = x[k] < (x[0] + x[-1]) / 2  # keep the note inside the axes
-    note = text(ax, ("note", key), x[k], y_mark, f"diverged at step {step}", color=color,
-                fontsize=9, fontweight="bold", ha="left" if left else "right", va="bottom")
-    note.set_position((x[k], y_mark))
+    # The note has a place of its own: inside the panel, along its bottom edge, one row per curve
+    # (in the order the curves were first drawn), so it never covers a title or another note.
+    reg = _reg(ax.figure)["artists"]
+    keys = [k_[2][1] for k_ in reg if k_[0] == id(ax) and k_[1] == "line" and k_[2][0] == "curve"]
+    row = keys.index(key) if key in keys else len(keys)
+    left = x[k] < (x[0] + x[-1]) / 2
+    text(ax, ("note", key), 0.02 if left else 0.98, 0.03 + 0.085 * row, f"diverged at step {step}",
+         color=color, fontsize=8, fontweight="bold", ha="left" if left else "right", va="bottom",
+         transform=ax.transAxes, zorder=10,
+         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
     return step
 
 
 def plot_curve(ax, x, y, *, color, label, limit: float = 1e4, **kw):
     """:func:`curve`, for figures drawn once."""
     return curve(ax, x, y, color=color, label=label, limit=limit, **kw)
+
+
+def fit(fig, pad: float = 0.25) -> None:
+    """Set the margins so that every title, label and tick label lies inside the figure (the
+    frames of an explorable are not cropped the way a saved notebook figure is), keeping room for
+    the figure title above the panels. Done once per figure, before its first drawing."""
+    fig.canvas.draw()
+    sup = fig._suptitle if getattr(fig, "_suptitle", None) is not None and \
+        fig._suptitle.get_text().strip() else None
+    H = fig.get_figheight() * fig.dpi
+    top = 1.0
+    if sup is not None:
+        h = sup.get_window_extent(fig.canvas.get_renderer()).height
+        top = 1.0 - (h + 0.35 * fig.dpi * 0.2) / H
+    try:
+        fig.tight_layout(pad=pad, rect=(0, 0, 1, top))
+    except Exception:  # an odd figure (no axes, say) keeps its margins
+        pass
 
 
 def render(fig) -> np.ndarray:
@@ -299,8 +323,11 @@ def render(fig) -> np.ndarray:
     dyn = [a for a in r["artists"].values() if a.figure is not None or a.axes is not None]
     for a in dyn:
         a.set_animated(True)
-    view = tuple((tuple(ax.get_xlim()), tuple(ax.get_ylim())) for ax in fig.axes)
     canvas = fig.canvas
+    if not r.get("laid_out"):
+        fit(fig)
+        r["laid_out"] = True
+    view = tuple((tuple(ax.get_xlim()), tuple(ax.get_ylim())) for ax in fig.axes)
     if r["bg"] is None or r["view"] != view:
         canvas.draw()  # the fixed parts (animated artists are skipped)
         r["bg"], r["view"] = canvas.copy_from_bbox(fig.bbox), view
@@ -328,3 +355,66 @@ def png(fig, quantize: bool = False, close: bool = True) -> bytes:
     else:
         im.save(buf, format="png", compress_level=1)
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------
+# Legibility: which pieces of text a reader sees, and whether two of them collide
+# ------------------------------------------------------------------------------------------------
+def visible_texts(fig) -> list:
+    """``(description, bbox)`` of every piece of text a reader sees on ``fig`` after drawing it:
+    figure and panel titles, axis labels, the tick labels inside the axis range, legend entries,
+    annotations. Bounding boxes are in display pixels."""
+    render(fig)  # laid out and drawn as the reader sees it (an explorable's frame, say)
+    r = fig.canvas.get_renderer()
+    out = []
+
+    def add(what, t):
+        if t is not None and t.get_visible() and t.get_text().strip():
+            out.append((f"{what}: {t.get_text()!r}", t.get_window_extent(r)))
+
+    for t in fig.texts:
+        add("figure text", t)
+    for n, ax in enumerate(fig.axes):
+        if not ax.get_visible() or not ax.axison:
+            for t in ax.texts:
+                add(f"panel {n} text", t)
+            continue
+        for t in (ax.title, ax._left_title, ax._right_title):
+            add(f"panel {n} title", t)
+        add(f"panel {n} x label", ax.xaxis.label)
+        add(f"panel {n} y label", ax.yaxis.label)
+        for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            scale = axis.get_transform()  # compare positions on the axis' own (log, ...) scale
+            lo, hi = sorted(float(v) for v in scale.transform(np.asarray(axis.get_view_interval())))
+            tol = 1e-9 * max(hi - lo, 1e-300)
+            for tick in axis.get_major_ticks():
+                loc = tick.get_loc()
+                if loc is None or not tick.label1.get_visible():
+                    continue
+                pos = float(scale.transform(np.asarray([loc]))[0])
+                if np.isfinite(pos) and lo - tol <= pos <= hi + tol:
+                    add(f"panel {n} {name} tick", tick.label1)
+        leg = ax.get_legend()
+        if leg is not None and leg.get_visible():
+            for t in leg.get_texts():
+                add(f"panel {n} legend", t)
+        for t in ax.texts:
+            add(f"panel {n} text", t)
+    return out
+
+
+def text_problems(fig, pad: float = 0.5) -> list[str]:
+    """Pairs of visible texts that overlap (by more than ``pad`` pixels), and texts that stick out
+    of the figure: what a reader could not read. Empty when the figure is legible."""
+    boxes = visible_texts(fig)
+    W, H = fig.canvas.get_width_height()
+    out = []
+    for what, b in boxes:
+        if b.x0 < -pad or b.y0 < -pad or b.x1 > W + pad or b.y1 > H + pad:
+            out.append(f"{what} sticks out of the figure")
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            (wa, a), (wb, b) = boxes[i], boxes[j]
+            if min(a.x1, b.x1) - max(a.x0, b.x0) > pad and min(a.y1, b.y1) - max(a.y0, b.y0) > pad:
+                out.append(f"{wa} overlaps {wb}")
+    return out

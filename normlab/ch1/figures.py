@@ -11,6 +11,7 @@ from matplotlib.patches import FancyArrowPatch
 from matplotlib.ticker import NullLocator
 
 from normlab import style
+from normlab.ch1 import jacobian, scale, statistics
 from normlab.ch1.statistics import expected_batch_std
 from normlab.ch1.training import (DRIFT_EVERY, DRIFT_STEPS, EVAL_EVERY, LOSS_TOP, PERCENTILES,
                                   TRAIN_STEPS)
@@ -200,8 +201,8 @@ def plot_training(res, lr, batch_size, fig=None):
             ok = evals < 0
         style.line(ax1, name, evals[ok], acc[ok], color=style.COLORS[name],
                    label=lab if k is None else f"{lab} (stopped: diverged)")
-    style.legend(ax0, loc="lower left", fontsize=8)
-    style.legend(ax1, loc="best", fontsize=8)
+    style.legend(ax0, loc="upper right", fontsize=8)
+    style.legend(ax1, loc="lower right", fontsize=8)
     return fig
 
 
@@ -236,3 +237,15 @@ def plot_drift(res, lr, fig=None, ylims=None):
             style.rescale(ax)
     style.legend(axes[0, 0], loc="best", fontsize=8)
     return fig
+
+
+# Every static figure of the chapter, drawn from its experiments (tests/test_figures.py checks
+# that each one is legible: no text on top of text, nothing cut off).
+FIGURES = {
+    "graph": draw_graph,
+    "scale_invariance": lambda: plot_scale_invariance(scale.scale_invariance()),
+    "weight_growth": lambda: plot_weight_growth(scale.weight_growth()),
+    "jacobian": lambda: plot_jacobian(jacobian.jacobian_spectra("sigmoid", 0.1)),
+    "std_bias": lambda: plot_std_bias(statistics.std_bias()),
+    "running": lambda: plot_running(statistics.running_trajectories()),
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from normlab import style
+from normlab.ch2 import network, toy
 from normlab.ch2.network import EXPLORE_NAMES, EXPLORE_STEPS, VARIANTS
 
 VARIANT_COLORS = {"naive centring": style.COLORS["naive"],
@@ -62,16 +63,16 @@ def plot_compare(res, lr: float = 1.0):
         lab = f"{name} ({acc:.0f}% test)" if np.isfinite(r["loss"][-1]) else name
         kw = dict(linestyle="--") if name.startswith("centring") else {}
         style.curve(ax[0, 0], steps, r["loss"], color=VARIANT_COLORS[name], label=lab,
-                         limit=1e3, **kw)
-        style.curve(ax[0, 1], steps, r["w_norm"], color=VARIANT_COLORS[name], label=name,
-                         limit=100, **kw)
+                    limit=1e3, **kw)
+        style.curve(ax[0, 1], steps, r["w_norm"], color=VARIANT_COLORS[name], label=lab,
+                    limit=100, **kw)
         style.curve(ax[0, 2], steps, r["b_norm"], color=VARIANT_COLORS[name], label=name,
-                         limit=100, **kw)
+                    limit=100, **kw)
     style.log_y(ax[0, 0])
     ax[0, 0].set(xlabel="step", ylabel="training loss (nats, smoothed)")
     ax[0, 1].set(xlabel="step", ylabel="hidden ||W|| (Frobenius)")
     ax[0, 2].set(xlabel="step", ylabel="hidden ||b|| (Euclidean)")
-    ax[0, 0].legend(loc="lower left", fontsize=7)
+    ax[0, 1].legend(loc="upper left", fontsize=7)  # where the weights have not grown yet
     return fig
 
 
@@ -105,3 +106,12 @@ def plot_explore(res, lr, noise, fig=None, ylims=None):
         style.rescale(ax[0, 2])
     style.legend(ax[0, 0], loc="upper left", fontsize=7)
     return fig
+
+
+# Every static figure of the chapter, drawn from its experiments (tests/test_figures.py).
+FIGURES = {
+    "toy": lambda: plot_toy(toy.toy_measurements()),
+    "scaled": lambda: plot_scaled(toy.scaled_measurements()),
+    "compare": lambda: plot_compare(network.compare(network.DIGITS_LR, network.DIGITS_STEPS, 32, 0),
+                                    lr=network.DIGITS_LR),
+}
