@@ -6,12 +6,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import normlab
 import dataclasses
+import json
+import re
 
+import normlab
+from conftest import ROOT
 from normlab import checks, claims, landscape, nets
 from normlab.ch5 import claims as ch5_claims
-from normlab.ch5 import dln, exercises, experiments, explorables, figures, noise, theory
+from normlab.ch5 import dln, exercises, experiments, explorables, figures, noise, numbers, theory
+
+NOTEBOOK = ROOT / "notebooks" / "05_smoothing.ipynb"
 
 
 # ---- theory: exact identities (eps = 0, biased variance), float64 -------------------------------
@@ -58,6 +63,25 @@ def test_observation43():
         assert theory.obs43(0) < 1e-14
 
 
+@pytest.mark.parametrize("seed,k", [(0, 2.0), (1, 3.0), (2, 0.5)])
+def test_thm41_prefactor_is_a_free_scale(seed, k):
+    """W -> kW leaves the BN loss unchanged and divides ||grad_y L_hat||^2 by k^2; the share the
+    projections keep does not move (it is the scale-free part of Theorem 4.1)."""
+    with normlab.float64():
+        r = theory.thm41_scale(seed, k)
+        t = theory.thm41(seed)
+    assert r["loss_change"] < 1e-12
+    assert abs(r["ratio"] - k * k) < 1e-10 * k * k
+    assert r["kept_change"] < 1e-12
+    assert 0 < t["kept"] < 1  # the projections remove part of ||g||^2, never add
+
+
+def test_identity_errors():
+    e = theory.identity_errors()
+    assert set(e) == {"thm41", "thm42", "lemma45", "invariance", "obs43", "max"}
+    assert e["max"] == max(v for k, v in e.items() if k != "max") < 1e-10
+
+
 # ---- normalizations and noise -----------------------------------------------------------------
 def normalize(z, kind, eps=1e-5):
     """The hidden layer of ``kind`` on z itself (W = I, gamma = 1, beta = 0)."""
@@ -101,6 +125,57 @@ def test_noise_model():
     np.testing.assert_allclose(sd, 0.1, rtol=0.1)
     n2 = noise.sample_noise(jax.random.PRNGKey(1), (3, 4000, 16), 1.0)
     assert not np.allclose(n.shift, n2.shift)  # redrawn with every key (every step)
+    b = noise.bounds()                         # what the chapter states about the noise
+    assert np.max(np.abs(n.shift)) <= b["shift"] + 1e-6 and np.max(np.abs(n.shift)) > b["mu"]
+    assert b["sigma_lo"] - 0.01 < sig.min() and sig.max() < b["sigma_hi"] + 0.01
+    assert np.max(n.scale) > b["sigma_hi"]     # s is Gaussian: not "scaled by up to n_sigma"
+    np.testing.assert_allclose(sd, b["scale_sd"], rtol=0.1)
+
+
+def test_noise_from_uniforms_is_sample_noise():
+    key = jax.random.PRNGKey(3)
+    a = noise.sample_noise(key, (2, 5, 4), 0.7)
+    b = noise.noise_from_uniforms(noise.noise_uniforms(key, (2, 5, 4)), 0.7)
+    np.testing.assert_array_equal(a.scale, b.scale)
+    np.testing.assert_array_equal(a.shift, b.shift)
+
+
+def test_noise_table_is_each_seed_s_stream():
+    """The table the main runs read their noise from holds what train_mlp would draw from the
+    seed's key at that step (so the live explorables, which draw, match the grid)."""
+    tab = np.asarray(experiments.noise_table())
+    L, C = len(experiments.SIZES) - 2, experiments.SIZES[1]
+    assert tab.shape == (len(experiments.SEEDS), experiments.STEPS, L, 3 * experiments.BATCH + 2, C)
+    for row, t in [(0, 0), (1, 7), (2, experiments.STEPS - 1)]:
+        k = jax.random.split(experiments._train_key(experiments.SEEDS[row]), experiments.STEPS)[t]
+        want = noise.noise_uniforms(jax.random.split(k)[1], (L, experiments.BATCH, C))
+        np.testing.assert_array_equal(tab[row, t], np.asarray(want))
+    assert not np.allclose(tab[0, 0], tab[1, 0])
+
+
+def _removal_case(level_shift=True):
+    """A BN network whose layer-3 outputs are all positive (the ReLU is the identity there) and
+    uniforms that make the noise one scale for every unit and a per-unit shift, no jitter."""
+    p = experiments.init(jax.random.PRNGKey(0))
+    p[2] = dict(p[2], beta=jnp.full_like(p[2]["beta"], 20.0))
+    x = jnp.asarray(normlab.data.digits()["x_train"][:32])
+    L, C, m = len(p) - 1, p[0]["W"].shape[1], 32
+    u = jnp.full((L, 3 * m + 2, C), 0.5)
+    u = u.at[:, 0].set(jnp.linspace(0.05, 0.95, C))     # mu_j differs from unit to unit
+    u = u.at[:, 2 * m + 2:].set(0.25)                    # cos(pi / 2) = 0: no jitter in s
+    if not level_shift:
+        u = jax.random.uniform(jax.random.PRNGKey(1), u.shape, minval=1e-7, maxval=1.0)
+    return p, x, u
+
+
+def test_noise_removal_is_zero_for_a_per_unit_shift_and_scale():
+    p, x, u = _removal_case()
+    r = experiments.noise_removal(p, x, u, kind=1)
+    assert float(r["before"]) > 1e-2 and float(r["inject"]) > 1e-2
+    assert float(r["after"]) < 1e-3 * float(r["before"])  # the next BN undoes it exactly
+    p, x, u = _removal_case(level_shift=False)            # a real draw: part of it stays
+    r = experiments.noise_removal(p, x, u, kind=1)
+    assert 0.05 * float(r["before"]) < float(r["after"]) < float(r["before"])
 
 
 # ---- ICS (Definition 2.1) against a direct computation ------------------------------------------
@@ -126,6 +201,43 @@ def test_ics_matches_direct_computation():
             c = jnp.sum(G[i] * Gp) / (jnp.linalg.norm(G[i]) * jnp.linalg.norm(Gp))
             assert abs(float(cos[i] - c)) < 1e-12
         assert float(l2[0]) < 1e-12 and abs(float(cos[0]) - 1) < 1e-12  # nothing precedes layer 1
+
+
+def test_normalized_ics_is_l2_over_step_times_gradient_norm():
+    d = normlab.data.digits()
+    p = experiments.init(jax.random.PRNGKey(0), (64, 8, 8, 10))
+    x, y = jnp.asarray(d["x_train"][:16]), jnp.asarray(d["y_train"][:16])
+    for kind in (0, 1):
+        m = experiments.measure_mlp(p, x, y, kind, 0.1, with_probe=False)
+        g = jax.grad(lambda q: experiments.loss_fn(q, x, y, kind))(p)
+        gn = float(normlab.measure.tree_norm(g))
+        np.testing.assert_allclose(m["ics_rel"], np.asarray(m["ics_l2"]) / (0.1 * gn), rtol=1e-5)
+        full = experiments.measure_mlp(p, x, y, kind, 0.1)
+        np.testing.assert_allclose(full["ics_rel"], m["ics_rel"], rtol=1e-5)
+    # to first order in the step, halving lr halves the raw ICS but not the normalized one
+    with normlab.float64():
+        p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), p)
+        x64 = jnp.asarray(x, jnp.float64)
+        for kind in (0, 1):
+            a, b = (experiments.measure_mlp(p64, x64, y, kind, lr, with_probe=False)
+                    for lr in (1e-4, 5e-5))
+            np.testing.assert_allclose(np.asarray(b["ics_l2"])[1:], np.asarray(a["ics_l2"])[1:] / 2,
+                                       rtol=1e-2)
+            np.testing.assert_allclose(np.asarray(b["ics_rel"])[1:], np.asarray(a["ics_rel"])[1:],
+                                       rtol=1e-2)
+
+
+def test_dln_normalized_ics():
+    h = dln.dln_experiment()
+    for n in ("standard", "bn"):
+        assert h[n]["ics_rel"].shape == h[n]["ics_l2"].shape == (10, dln.DLN_DEPTH)
+        assert np.all(np.isfinite(h[n]["ics_rel"])) and np.all(h[n]["ics_rel"][:, 1:] > 0)
+    p = dln.dln_init(jax.random.PRNGKey(1), depth=4, d=3)
+    d = normlab.data.gaussian_teacher(jax.random.PRNGKey(0), n=8, d=3)
+    out = dln.train_dln(p, d["x"], d["y"], 1.0, 1e-3, steps=2, every=2)
+    l2, _ = dln.dln_ics(p, d["x"], d["y"], 1.0, 1e-3)
+    gn = float(normlab.measure.tree_norm(jax.grad(dln.dln_loss)(p, d["x"], d["y"], 1.0)))
+    np.testing.assert_allclose(out["ics_rel"][0], np.asarray(l2) / (1e-3 * gn), rtol=1e-5)
 
 
 @pytest.mark.parametrize("bn", [0.0, 1.0])
@@ -174,6 +286,68 @@ def test_standard_network_keeps_gamma_fixed():
     last = jax.tree_util.tree_map(lambda a: a[-1], h["ckpt"])
     np.testing.assert_array_equal(last[0]["gamma"], 1.0)
     assert np.all(np.isfinite(h["loss"])) and h["loss"].shape == (4,)
+
+
+def test_the_chapter_uses_glorot_initialization():
+    key = jax.random.PRNGKey(4)
+    p = experiments.init(key)
+    q = nets.init_mlp(key, list(experiments.SIZES), experiments.layer(1), init="glorot")
+    for a, b in zip(p, q):
+        np.testing.assert_array_equal(a["W"], b["W"])
+    W = np.asarray(experiments.init(jax.random.PRNGKey(5), (64, 400, 10))[0]["W"])
+    assert abs(W.std() / np.sqrt(2 / (64 + 400)) - 1) < 0.05  # Glorot, not He (sqrt(2/64))
+
+
+def test_seeds_have_their_own_initialization_and_batches():
+    Es = experiments.mlp_seeds()
+    assert [E["seed"] for E in Es] == list(experiments.SEEDS) and len(Es) >= 3
+    first = [float(E["standard"]["loss"][0]) for E in Es]
+    assert len(set(first)) == len(first)
+    # within a seed every run starts from the same weights on the same first batch
+    lr = experiments.EXPLORE_LRS[0]
+    assert (experiments.get_run(0, lr, 0.0, 0)["loss"][0]
+            == experiments.get_run(0, experiments.MAIN_LR, 0.0, 0)["loss"][0])
+    Ds = dln.dln_seeds()
+    assert len(Ds) == len(dln.DLN_SEEDS) >= 3
+    assert len({float(D["standard"]["loss"][0]) for D in Ds}) == len(Ds)
+    np.testing.assert_allclose(Ds[0]["bn"]["loss"], dln.dln_experiment()["bn"]["loss"])
+
+
+def test_summaries_on_known_histories():
+    T, C = 50, 4
+    t = np.arange(T)[:, None]
+    h = {"act_mean": np.tile(0.1 * t, (1, C)), "act_std": np.full((T, C), 2.0),
+         "loss": np.r_[np.full(20, 2.0), np.full(30, 0.5)]}
+    assert abs(experiments.instability(h) - 0.1) < 1e-12
+    assert abs(experiments.instability(h, relative=True) - 0.05) < 1e-12
+    # the running mean over SMOOTH steps first drops below 90% of 2.0 a step or two after 20
+    w = experiments.SMOOTH
+    want = next(i for i in range(T) if np.mean(h["loss"][max(0, i - w + 1):i + 1]) < 1.8)
+    assert experiments.plateau(h) == want and 20 <= want < 20 + w
+    assert experiments.plateau({"loss": np.full(30, 2.0)}) == 30
+    r = {"probe_loss": np.array([[1.0, 2.0], [0.0, 4.0]]), "probe_dgrad": np.array([[1.0, 3.0], [2.0, 2.0]]),
+         "beta": np.array([1.0, 5.0]), "grad_norm": np.array([2.0, 4.0])}
+    assert experiments.landscape_summary(r) == {"loss_var": 2.5, "grad_change": 2.5, "beta": 3.0,
+                                                "grad_norm": 3.0}
+    assert experiments.landscape_summary(r, np.array([False, True]))["loss_var"] == 4.0
+
+
+def test_verdict_rules_and_ranges():
+    assert ch5_claims.by_seeds([True, True, True]) == claims.REPRODUCED
+    assert ch5_claims.by_seeds([True, False, True]) == claims.PARTLY
+    assert ch5_claims.by_seeds([False, False, False]) == claims.NOT_REPRODUCED
+    assert ch5_claims.rng([0.5, 0.25, 1.0]) == "0.25-1.00"
+    assert ch5_claims.rng([3.0, 71.0], "d") == "3-71"
+
+
+def test_lp_units_at_initialization():
+    """Section 5.6's remark: at initialization BN's units have std 1 over the batch, the l_p
+    normalizations' units do not, and they differ from each other."""
+    E = experiments.mlp_experiment()
+    np.testing.assert_allclose(E["bn"]["act_std"][0], 1.0, atol=1e-3)
+    for n in ("l1", "l2", "linf"):
+        sd = E[n]["act_std"][0]
+        assert abs(sd.mean() - 1) > 0.05 and sd.std() > 0.01, n
 
 
 # ---- exercise checks: PASS on correct code, FAIL (never raise) on wrong code --------------------
@@ -248,6 +422,88 @@ def test_chapter5_claims_pass():
     assert len(rows) == len(ch5_claims.CLAIMS) >= 10
     bad = [(r.claim, r.measured) for r in rows if not r.passed]
     assert not bad, bad
+
+
+def test_empirical_rows_report_seeds():
+    for r in claims.run(chapter=5):
+        if r.verdict != claims.IDENTITY:
+            assert "seeds" in r.measured, (r.id, r.measured)
+            assert re.search(r"\d-\d", r.measured), (r.id, r.measured)  # a min-max range
+
+
+def _markdown():
+    nb = json.loads(NOTEBOOK.read_text())
+    return [("".join(c["source"]), i) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"]
+
+
+def _verdict_lists(text):
+    """The bullets '- *Reproduced*: a; b.' etc. of a cell, whitespace collapsed."""
+    out, cur = {}, None
+    for line in text.splitlines():
+        m = re.match(r"- \*(Reproduced|Partly reproduced|Not reproduced at our scale)\*:(.*)", line)
+        if m:
+            cur = m.group(1)
+            out[cur] = m.group(2)
+        elif cur and line.startswith("  "):
+            out[cur] += " " + line.strip()
+        else:
+            cur = None
+    return {k: " ".join(v.split()) for k, v in out.items()}
+
+
+def test_title_and_summary_list_the_measured_verdicts():
+    """The chapter's subtitle and summary say what reproduced and what did not: each empirical
+    row's short name sits under the paper verdict measured now (and under no other)."""
+    rows = claims.run(chapter=5)
+    name = {claims.REPRODUCED: "Reproduced", claims.PARTLY: "Partly reproduced",
+            claims.NOT_REPRODUCED: "Not reproduced at our scale"}
+    md = dict((i, t) for t, i in _markdown())
+    cells = [md[0], next(t for i, t in md.items() if t.startswith("## Summary"))]
+    assert "reproduced" not in md[0].splitlines()[0]  # the title no longer claims it all did
+    for text in cells:
+        lists = _verdict_lists(text)
+        assert set(lists) == set(name.values()), lists
+        for i, short in ch5_claims.SHORT.items():
+            want = name[rows[i].verdict]
+            assert short in lists[want], (rows[i].id, short, want, rows[i].measured)
+            for other, body in lists.items():
+                assert other == want or short not in body, (short, other)
+    assert set(ch5_claims.SHORT) == {i for i, r in enumerate(rows) if r.verdict != claims.IDENTITY}
+
+
+def test_markdown_renders():
+    """No TeX norm bars '\\|' (they do not render in the book's inline math), display math on
+    lines of its own with blank lines around it (inside prf blocks too)."""
+    for text, i in _markdown():
+        assert "\\|" not in text, i
+        lines = text.splitlines()
+        for k, line in enumerate(lines):
+            if "$$" in line:
+                assert line.strip() == "$$", (i, line)
+        opens = [k for k, line in enumerate(lines) if line.strip() == "$$"]
+        for a, b in zip(opens[::2], opens[1::2]):
+            assert a == 0 or lines[a - 1].strip() == "", (i, lines[a - 1])
+            assert b + 1 == len(lines) or lines[b + 1].strip() == "", (i, lines[b + 1])
+
+
+def test_every_glued_name_is_computed():
+    """Every {glue:text} name in the chapter's prose comes from normlab.ch5.numbers."""
+    glued = set()
+    for f in (numbers.setup, numbers.noisy, numbers.ics, numbers.landscape, numbers.lp,
+              numbers.theory_numbers):
+        d = f()
+        glued |= set(d)
+        for label, value in d.values():
+            assert isinstance(value, (int, float, str)) and not isinstance(value, np.generic)
+    used = {m.split(":")[0] for text, _ in _markdown() for m in re.findall(r"\{glue:text\}`([^`]+)`", text)}
+    assert used and used <= glued, used - glued
+
+
+def test_explorable_captions_are_computed():
+    c = explorables.landscape_explorable().caption
+    assert f"every {experiments.EVERY}th training step" in c and "5th" not in c
+    assert f"[{min(experiments.PROBE_MULTIPLES):g}, {max(experiments.PROBE_MULTIPLES):g}]" in c
+    assert f"{len(experiments.SIZES) - 2} hidden layers" in explorables.noisy_explorable().caption
 
 
 def test_grid_explorable_serves_grid_points_from_the_shared_runs():

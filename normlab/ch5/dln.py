@@ -1,5 +1,6 @@
 r"""Chapter 5, section 5.3: the deep linear network of Santurkar et al. (25 layers of 10 x 10),
-trained by full-batch gradient descent with and without BN, and its internal covariate shift.
+trained by full-batch gradient descent with and without BN, and its internal covariate shift,
+over several seeds.
 
 The network is :func:`normlab.nets.apply_dln` (the same BN layer as every other chapter, scanned
 over the stacked layers); the loop is :func:`normlab.train.run`; ICS is
@@ -15,8 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from normlab import data, landscape, nets, train
+from normlab.measure import tree_norm
 
 DLN_DEPTH, DLN_WIDTH, DLN_N = 25, 10, 256
+DLN_LR, DLN_STEPS, DLN_EVERY = 1e-3, 100, 10
+DLN_SEEDS = (0, 1, 2)  # seed s: data PRNGKey(2s), initialization PRNGKey(2s + 1)
 
 
 def dln_init(key, depth: int = DLN_DEPTH, d: int = DLN_WIDTH):
@@ -42,14 +46,17 @@ def dln_ics(params, x, y, bn, lr):
 
 
 def train_dln(params, x, y, bn, lr, *, steps: int, every: int = 10):
-    r"""Full-batch gradient descent on the deep linear network; ``bn`` and ``lr`` may be traced.
+    r"""Full-batch gradient descent on the deep linear network; ``bn``, ``lr``, ``x``, ``y`` and
+    ``params`` may be traced.
 
     Returns ``loss`` (T,) and, every ``every`` steps (before the block's first step), ``ics_l2``,
-    ``ics_cos`` (T/every, depth).
+    ``ics_cos`` and ``ics_rel`` :math:`= \|G_i - G'_i\|_2/(\eta\|G\|_2)` (T/every, depth), with
+    :math:`\|G\|_2` the norm of the whole gradient.
     """
     def checkpoint(p, _):
         l2, cos = dln_ics(p, x, y, bn, lr)
-        return {"ics_l2": l2, "ics_cos": cos}
+        gn = tree_norm(jax.grad(dln_loss)(p, x, y, bn))
+        return {"ics_l2": l2, "ics_cos": cos, "ics_rel": l2 / (lr * gn)}
 
     _, _, h = train.run(lambda p, _x, _s: (dln_loss(p, x, y, bn), {}), params, lr=lr,
                         steps=steps, every=every, checkpoint=checkpoint)
@@ -57,14 +64,29 @@ def train_dln(params, x, y, bn, lr, *, steps: int, every: int = 10):
 
 
 @functools.lru_cache(maxsize=4)
-def dln_experiment(lr: float = 1e-3, steps: int = 100, every: int = 10, n: int = DLN_N,
-                   seed: int = 0) -> dict:
-    """The 25-layer deep linear network on Gaussian-teacher data, full-batch GD, standard and BN
-    (one ``vmap``); ICS of every layer every ``every`` steps. Returns ``{"standard": h, "bn": h}``."""
-    d = data.gaussian_teacher(jax.random.PRNGKey(seed), n=n)
-    p0 = dln_init(jax.random.PRNGKey(seed + 1))
-    h = jax.jit(jax.vmap(lambda bn: train_dln(p0, d["x"], d["y"], bn, lr, steps=steps,
-                                              every=every)))(jnp.array([0.0, 1.0]))
-    h = jax.tree_util.tree_map(np.asarray, h)
-    return {"standard": {k: v[0] for k, v in h.items()}, "bn": {k: v[1] for k, v in h.items()},
-            "steps": np.arange(steps), "probe_steps": np.arange(0, steps, every), "lr": lr}
+def dln_seeds(lr: float = DLN_LR, steps: int = DLN_STEPS, every: int = DLN_EVERY, n: int = DLN_N,
+              seeds: tuple = DLN_SEEDS) -> list[dict]:
+    """The 25-layer deep linear network on Gaussian-teacher data, full-batch GD, standard and BN,
+    for every seed (its own data and initialization), all in one ``vmap``; ICS of every layer
+    every ``every`` steps. Returns one ``{"standard": h, "bn": h, ...}`` per seed."""
+    ds = [data.gaussian_teacher(jax.random.PRNGKey(2 * s), n=n) for s in seeds]
+    x, y = jnp.stack([d["x"] for d in ds]), jnp.stack([d["y"] for d in ds])
+    P = jax.tree_util.tree_map(lambda *a: jnp.stack(a),
+                               *[dln_init(jax.random.PRNGKey(2 * s + 1)) for s in seeds])
+    idx = jnp.repeat(jnp.arange(len(seeds)), 2)
+    bns = jnp.tile(jnp.array([0.0, 1.0]), len(seeds))
+    run = lambda i, bn: train_dln(jax.tree_util.tree_map(lambda a: a[i], P), x[i], y[i], bn, lr,
+                                  steps=steps, every=every)
+    h = jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(run))(idx, bns))
+    return [{"standard": {k: v[2 * i] for k, v in h.items()},
+             "bn": {k: v[2 * i + 1] for k, v in h.items()},
+             "steps": np.arange(steps), "probe_steps": np.arange(0, steps, every), "lr": lr,
+             "seed": s} for i, s in enumerate(seeds)]
+
+
+def dln_experiment(lr: float = DLN_LR, steps: int = DLN_STEPS, every: int = DLN_EVERY,
+                   n: int = DLN_N, seed: int = 0) -> dict:
+    """One seed of :func:`dln_seeds` (the chapter's seeds share one compiled run):
+    ``{"standard": h, "bn": h, "steps", "probe_steps", "lr", "seed"}``."""
+    seeds = DLN_SEEDS if seed in DLN_SEEDS else (seed,)
+    return dln_seeds(lr, steps, every, n, seeds)[seeds.index(seed)]

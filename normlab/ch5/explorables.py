@@ -107,9 +107,18 @@ def plot_noisy(r, lr, noise, fig=None):
                               title=f"learning rate {lr:.3g}, noise level {noise:.2g} x the paper's")
 
 
+def _probe_range() -> str:
+    return f"[{min(ex.PROBE_MULTIPLES):g}, {max(ex.PROBE_MULTIPLES):g}]"
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def plot_landscape(r, lr, fig=None):
     return figures.plot_landscape(_as_runs(r, LANDSCAPE_RUNS), fig=fig, ylims=landscape_ylims(),
-                                  title=f"learning rate {lr:.3g}; probe steps eta in [0.5, 4] x lr")
+                                  title=f"learning rate {lr:.3g}; probe steps eta in "
+                                        f"{_probe_range()} x lr")
 
 
 def noisy_explorable() -> Explorable:
@@ -119,9 +128,10 @@ def noisy_explorable() -> Explorable:
         sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.1, log=True),
                  Slider("noise", "noise level (x paper)", ex.EXPLORE_LEVELS, default=1.0)],
         plot=plot_noisy, title="Noisy BatchNorm: training with injected covariate shift",
-        caption="Training loss of a 6-layer MLP on the digits: standard, BatchNorm, and both with "
-                "time-varying noise after every (normalization) layer; right: one unit's "
-                "pre-activation percentiles over training.",
+        caption=f"Training loss of an MLP with {len(ex.SIZES) - 2} hidden layers on the digits "
+                f"(seed {ex.SEEDS[0]}): standard, BatchNorm, and both with time-varying noise on "
+                f"every hidden layer's output (before the ReLU); right: the percentiles of one unit of layer "
+                f"{ex.ACT_LAYER + 1} over training.",
         grid_fn=noisy_grid)
 
 
@@ -131,9 +141,10 @@ def landscape_explorable() -> Explorable:
         compute=landscape_compute,
         sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.1, log=True)],
         plot=plot_landscape, title="The loss landscape along the gradient, standard vs BN",
-        caption="At every 10th training step, the loss, the gradient change and the effective "
-                "beta-smoothness when moving eta in [0.5, 4] x lr along the gradient; shaded: "
-                "min-max over eta.",
+        caption=f"At every {_ordinal(ex.EVERY)} training step (seed {ex.SEEDS[0]}), the loss, the "
+                f"gradient change and the effective beta-smoothness when moving eta in "
+                f"{_probe_range()} x lr along the gradient ({len(ex.PROBE_MULTIPLES)} values); "
+                f"shaded: min-max over eta.",
         grid_fn=landscape_grid)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from normlab import style
-from normlab.ch5.experiments import KINDS
+from normlab.ch5.experiments import ACT_LAYER, KINDS, PERCENTILES, SMOOTH
 from normlab.measure import trailing_mean
 
 LABELS = {"standard": "standard", "bn": "BatchNorm", "l1": r"$\ell_1$ norm", "l2": r"$\ell_2$ norm",
@@ -38,7 +38,7 @@ def plot_landscape(E: dict, names=("standard", "bn"), title=None, fig=None, ylim
     if fig is None:
         fig, ax = style.figure(3, 1, width=3.6, height=2.8, title=title)
         ax[0, 0].set(xlabel="training step", ylabel="loss along gradient (nats)", title="loss landscape")
-        ax[0, 1].set(xlabel="training step", ylabel=r"$\|\nabla L(\theta-\eta g)-g\|_2$",
+        ax[0, 1].set(xlabel="training step", ylabel=r"$\|\nabla L(\theta-\eta G)-G\|_2$",
                      title="gradient predictiveness")
         ax[0, 2].set(xlabel="training step", ylabel=r"max $\|\Delta\nabla L\|/\|\Delta\theta\|$",
                      title=r"effective $\beta$-smoothness")
@@ -67,15 +67,17 @@ def plot_landscape(E: dict, names=("standard", "bn"), title=None, fig=None, ylim
 
 
 def plot_noisy(E: dict, title=None, fig=None, ylims=None):
-    """Training loss of the four noisy-BN runs (running mean over 10 steps) and the 15-50-85th
-    percentiles of one unit's pre-activation in layer 3 over training, on each step's batch.
+    """Training loss of the four noisy-BN runs (running mean over ``SMOOTH`` steps) and the
+    ``PERCENTILES`` of one unit's output in hidden layer ``ACT_LAYER + 1`` (after the noise, the
+    input of the ReLU) over training, on each step's batch.
     ``ylims``: fixed ``{"loss", "act_pct"}`` ranges (the explorable's), or None to fit the data;
     with fixed ranges a curve that blows up is drawn up to the top of its panel and marked."""
     if fig is None:
         fig, ax = style.figure(2, 1, width=4.2, height=3.0, title=title)
         ax[0, 0].set(xlabel="training step", ylabel="training loss (nats)", title="training")
-        ax[0, 1].set(xlabel="training step", ylabel="pre-activation (a.u.)",
-                     title="one unit of layer 3: 15-50-85th pct")
+        ax[0, 1].set(xlabel="training step", ylabel="layer output y (a.u.)",
+                     title=f"one unit of layer {ACT_LAYER + 1}: "
+                           + "-".join(str(p) for p in PERCENTILES) + "th pct")
         for a in ax[0]:
             a.set_xlim(E["steps"][0] - 2, E["steps"][-1] + 2)
         if ylims is not None:
@@ -88,36 +90,39 @@ def plot_noisy(E: dict, title=None, fig=None, ylims=None):
     top = np.inf if ylims is None else ylims["loss"][1]
     for n in ("standard", "bn", "bn+noise", "standard+noise"):
         loss = np.asarray(E[n]["loss"], float)
-        smooth = trailing_mean(loss, 10, style.diverged_at(loss))
+        smooth = trailing_mean(loss, SMOOTH, style.diverged_at(loss))
         style.curve(ax[0, 0], t, np.minimum(smooth, top), color=KIND_COLORS[n], label=LABELS[n])
     for n in ("standard", "bn", "bn+noise"):
         p = np.asarray(E[n]["act_pct"], float)
         ok = np.all(np.isfinite(p), axis=1)
         style.band(ax[0, 1], n, t[ok], p[ok, 0], p[ok, 2], color=KIND_COLORS[n], alpha=0.25, lw=0)
         style.curve(ax[0, 1], t, p[:, 1], color=KIND_COLORS[n], lw=1.0, label=LABELS[n])
-    if ylims is None:
-        for a in ax[0]:
-            style.rescale(a)
     style.legend(ax[0, 0])
     style.legend(ax[0, 1], fontsize=8)
+    if ylims is None:  # the static figure: fit its margins to its labels once
+        for a in ax[0]:
+            style.rescale(a)
+        style.fit(fig)
     return fig
 
 
 def plot_ics(E: dict, D: dict, mlp_layer: int = 3, dln_layer: int = 12):
-    """ICS (Definition 2.1) over training: l2 difference and cosine of G and G' for one layer of
-    the MLP and of the deep linear network, standard vs BN."""
-    fig, ax = style.figure(4, 1, width=2.9, height=2.7)
-    for col, (R, layer, name) in enumerate([(E, mlp_layer, "MLP"), (D, dln_layer, "DLN")]):
+    r"""ICS (Definition 2.1) over training for one layer of the MLP (top) and of the deep linear
+    network (bottom), standard vs BN: the l2 difference of G and G', the same per unit of distance
+    moved, :math:`\|G_i - G'_i\|/(\eta\|G\|)`, and their cosine."""
+    fig, ax = style.figure(3, 2, width=3.0, height=2.6)
+    for row, (R, layer, name) in enumerate([(E, mlp_layer, "MLP"), (D, dln_layer, "DLN")]):
         t = R["probe_steps"]
         for n in ("standard", "bn"):
-            style.curve(ax[0, 2 * col], t, R[n]["ics_l2"][:, layer], color=KIND_COLORS[n],
-                             label=LABELS[n])
-            style.curve(ax[0, 2 * col + 1], t, R[n]["ics_cos"][:, layer],
-                             color=KIND_COLORS[n], label=LABELS[n])
-        ax[0, 2 * col].set(xlabel="training step", ylabel=r"$\|G-G'\|_2$",
-                           title=f"{name}, layer {layer + 1}: l2")
-        ax[0, 2 * col + 1].set(xlabel="training step", ylabel=r"$\cos\angle(G, G')$",
-                               title=f"{name}, layer {layer + 1}: cosine", ylim=(-1.05, 1.05))
+            for col, k in enumerate(("ics_l2", "ics_rel", "ics_cos")):
+                style.curve(ax[row, col], t, R[n][k][:, layer], color=KIND_COLORS[n],
+                            label=LABELS[n])
+        ax[row, 0].set(xlabel="training step", ylabel=r"$\|G-G'\|_2$",
+                       title=f"{name}, layer {layer + 1}: l2")
+        ax[row, 1].set(xlabel="training step", ylabel=r"$\|G-G'\|_2\,/\,(\eta\|G\|_2)$",
+                       title=f"{name}, layer {layer + 1}: per unit step")
+        ax[row, 2].set(xlabel="training step", ylabel=r"$\cos\angle(G, G')$",
+                       title=f"{name}, layer {layer + 1}: cosine", ylim=(-1.05, 1.05))
     ax[0, 0].legend(fontsize=8)
     return fig
 
@@ -126,7 +131,7 @@ def plot_lp(E: dict):
     """Training loss (running mean) of the standard, BN and l_p-normalized MLPs."""
     fig, ax = style.figure(1, 1, width=4.5, height=3.0)
     for n in ("standard",) + KINDS[1:]:
-        style.curve(ax[0, 0], E["steps"], trailing_mean(E[n]["loss"], 10), color=KIND_COLORS[n],
+        style.curve(ax[0, 0], E["steps"], trailing_mean(E[n]["loss"], SMOOTH), color=KIND_COLORS[n],
                          label=LABELS[n])
     ax[0, 0].set(xlabel="training step", ylabel="training loss (nats)",
                  title=r"BN and $\ell_p$ normalizations")
@@ -143,3 +148,25 @@ def plot_dln_loss(D: dict):
                  title="25-layer deep linear network")
     ax[0, 0].legend()
     return fig
+
+
+def _E():
+    from normlab.ch5.experiments import mlp_experiment
+    return mlp_experiment()
+
+
+def _D():
+    from normlab.ch5.dln import dln_experiment
+    return dln_experiment()
+
+
+# Every static figure of the chapter, drawn from its experiments (tests/test_figures.py checks
+# that each one is legible: no text on top of text, nothing cut off).
+FIGURES = {
+    "noisy": lambda: plot_noisy(_E()),
+    "ics": lambda: plot_ics(_E(), _D()),
+    "dln_loss": lambda: plot_dln_loss(_D()),
+    "landscape": lambda: plot_landscape(_E()),
+    "lp": lambda: plot_lp(_E()),
+    "lp_landscape": lambda: plot_landscape(_E(), names=("standard", "bn", "l1", "l2", "linf")),
+}

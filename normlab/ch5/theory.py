@@ -1,6 +1,11 @@
 r"""Chapter 5, section 5.5: the theory, for one BN layer with :math:`\epsilon = 0` and the biased
 batch variance, float64 (Theorem 4.1, Theorem 4.2, Observation 4.3, Lemma 4.5), each identity
-checked against JAX autodiff."""
+checked against JAX autodiff.
+
+The symbols are the paper's (section 4.1), not the book's notation page: :math:`y = Wx` is the
+layer's output before BN (the book's :math:`x = Wu`), :math:`\hat y` its standardization,
+:math:`z = \gamma\hat y + \beta` the BN output (the book's :math:`y`) and
+:math:`g = \partial\mathcal L/\partial z` the upstream gradient."""
 
 from __future__ import annotations
 
@@ -67,10 +72,33 @@ def _thm41_core(y, gamma, beta, coeffs, j):
     return lhs, thm41_rhs(g, yhat[:, j], gamma[j], sigma[j]), jnp.sum(g * g)
 
 
-def thm41(seed: int = 0, j: int = 0, m: int = 7):
-    """Theorem 4.1 on a random instance: ``{"lhs": ||grad_y_j L_hat||^2 (autodiff), "rhs", "rel"}``."""
-    lhs, rhs, plain = _thm41_core(*_instance_arrays(seed, m, 3), j)
-    return {"lhs": float(lhs), "rhs": float(rhs), "rel": rel_error(lhs, rhs), "plain": float(plain)}
+INSTANCE_M, INSTANCE_C = 7, 3  # the random instances' batch size and number of units
+
+
+def thm41(seed: int = 0, j: int = 0, m: int = INSTANCE_M):
+    """Theorem 4.1 on a random instance: ``{"lhs": ||grad_y_j L_hat||^2 (autodiff), "rhs", "rel",
+    "plain": ||g||^2, "kept": the share ||Pg||^2 / ||g||^2 that the two projections leave}``."""
+    lhs, rhs, plain = _thm41_core(*_instance_arrays(seed, m, INSTANCE_C), j)
+    y, gamma, _, _ = _instance_arrays(seed, m, INSTANCE_C)
+    sigma = standardize(y)[1][j]
+    kept = float(rhs) * float(sigma) ** 2 / float(gamma[j]) ** 2 / float(plain)
+    return {"lhs": float(lhs), "rhs": float(rhs), "rel": rel_error(lhs, rhs), "plain": float(plain),
+            "kept": kept}
+
+
+def thm41_scale(seed: int = 0, k: float = 2.0, j: int = 0, m: int = INSTANCE_M):
+    r"""The prefactor :math:`\gamma^2/\sigma_j^2` of Theorem 4.1 is a free scale: rescaling the
+    layer's weights, :math:`y \to ky` (:math:`W \to kW`, :math:`k > 0`), leaves the BN loss
+    unchanged but multiplies :math:`\sigma_j` by :math:`k`, so the gradient's squared norm is divided
+    by :math:`k^2`; the share the projections keep, :math:`\|Pg\|^2/\|g\|^2`, does not change.
+    Returns ``loss_change`` (relative), ``ratio`` :math:`\|\nabla_y\hat{\mathcal L}(y)\|^2 /
+    \|\nabla_y\hat{\mathcal L}(ky)\|^2` (expect :math:`k^2`), ``k2`` and ``kept_change``."""
+    y, gamma, beta, coeffs = _instance_arrays(seed, m, INSTANCE_C)
+    loss_z = functools.partial(_loss_from, coeffs=coeffs)
+    a, b = thm41(seed, j, m), _thm41_core(k * y, gamma, beta, coeffs, j)
+    kept_k = float(b[1]) * (k * float(standardize(y)[1][j])) ** 2 / float(gamma[j]) ** 2 / float(b[2])
+    return {"loss_change": rel_error(bn_loss(y, gamma, beta, loss_z), bn_loss(k * y, gamma, beta, loss_z)),
+            "ratio": a["lhs"] / float(b[0]), "k2": k * k, "kept_change": abs(kept_k - a["kept"])}
 
 
 @functools.partial(jax.jit, static_argnums=4)
@@ -93,7 +121,7 @@ def _thm42_core(y, gamma, beta, coeffs, j):
     return lhs, rhs
 
 
-def thm42(seed: int = 0, j: int = 0, m: int = 7):
+def thm42(seed: int = 0, j: int = 0, m: int = INSTANCE_M):
     r"""Theorem 4.2 (first form, an equality here) on a random instance.
 
     With :math:`v = \nabla_{y_j}\hat{\mathcal L}`, :math:`g = \partial\mathcal L/\partial z_j` and
@@ -102,19 +130,21 @@ def thm42(seed: int = 0, j: int = 0, m: int = 7):
     v^\top H_{jj} v - \frac{\gamma}{m\sigma^2}\langle g, \hat y_j\rangle \|v\|^2`.
     Both quadratic forms are second directional derivatives (``jax.jvp`` of ``jax.grad``).
     """
-    lhs, rhs = _thm42_core(*_instance_arrays(seed, m, 3), j)
+    lhs, rhs = _thm42_core(*_instance_arrays(seed, m, INSTANCE_C), j)
     return {"lhs": float(lhs), "rhs": float(rhs), "rel": rel_error(lhs, rhs)}
 
 
 def lemma45(seed: int = 0, shape=(6, 4)):
-    r"""Lemma 4.5 on a random instance with :math:`\langle W_0, W^*\rangle > 0`.
+    r"""The last step of Lemma 4.5's proof on a random instance with :math:`\langle W_0, W^*\rangle > 0`,
+    and the scale invariance the proof rests on.
 
-    BN is invariant to :math:`W \to kW` (k > 0, :math:`\epsilon = 0`), so the whole ray
-    :math:`\{kW^*\}` is optimal for the BN network; its closest point to :math:`W_0` is at
+    BN is invariant to :math:`W \to kW` (k > 0, :math:`\epsilon = 0`), so if :math:`W^*` is optimal
+    for the BN network the whole ray :math:`\{kW^*\}` is; its closest point to :math:`W_0` is at
     :math:`k^* = \langle W_0, W^*\rangle/\|W^*\|^2`. Returns the distance found by minimizing over k
     with JAX (``lhs``), the lemma's right-hand side (``rhs``), the standard distance
     :math:`\|W_0 - W^*\|^2`, and the relative change of a BN layer's output between :math:`W^*` and
-    :math:`k^*W^*` (``invariance``).
+    :math:`k^*W^*` (``invariance``). It does not check that :math:`W^*` is a BN optimum (the step
+    that needs the standard layer to have a bias) or that no other BN optimum is closer.
     """
     rng = np.random.default_rng(seed)
     W0 = jnp.asarray(rng.normal(size=shape))
@@ -137,3 +167,20 @@ def obs43(seed: int = 0):
     y = jnp.asarray(rng.normal(rng.normal(size=5), 2.0, size=(9, 5)))
     yhat, sigma = standardize(y)
     return rel_error(sigma * yhat + jnp.mean(y, 0), y)
+
+
+@functools.lru_cache(maxsize=None)
+def identity_errors(seeds=(0, 1, 2)) -> dict:
+    """The largest relative error of each identity over ``seeds`` random instances (float64):
+    ``thm41``, ``thm42``, ``lemma45`` (its last step), ``invariance`` (BN at k*W* vs W*),
+    ``obs43``; ``max`` over all of them."""
+    from normlab import float64
+
+    with float64():
+        out = {"thm41": max(thm41(s)["rel"] for s in seeds),
+               "thm42": max(thm42(s)["rel"] for s in seeds),
+               "lemma45": max(lemma45(s)["rel"] for s in seeds),
+               "invariance": max(lemma45(s)["invariance"] for s in seeds),
+               "obs43": max(obs43(s) for s in seeds)}
+    out["max"] = max(out.values())
+    return out
