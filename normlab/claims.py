@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 # Modules that define CLAIMS, in chapter order.
-MODULES = ["normlab.ch1.claims", "normlab.ch2.claims", "normlab.ch5.claims"]
+MODULES = ["normlab.ch1.claims", "normlab.ch2.claims", "normlab.ch3.claims", "normlab.ch4.claims",
+           "normlab.ch5.claims"]
 
 REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
