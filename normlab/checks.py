@@ -44,10 +44,18 @@ class Result:
 
     __repr__ = __str__
 
+    #: (text colour, background) of PASS and FAIL: the Okabe-Ito bluish green and vermillion,
+    #: darkened to >= 4.5:1 (WCAG AA) on their own tint, on white and on the website's dark-mode
+    #: output card (#ced6dd). The word PASS/FAIL carries the meaning; colour only repeats it.
+    COLOURS = {True: ("#00664A", "#E6F4EF"), False: ("#9A3B00", "#FBE9E1")}
+
     def _repr_html_(self) -> str:
-        colour = "#009E73" if self.passed else "#D55E00"
+        colour, tint = self.COLOURS[self.passed]
         word = "PASS" if self.passed else "FAIL"
-        return (f'<div style="border-left:4px solid {colour};padding:.3em .6em">'
+        # A card with its own background and text colour, readable on any page or notebook theme
+        # (light or dark Jupyter, Colab, the website in either mode).
+        return (f'<div class="nl-result nl-result-{word.lower()}" style="border-left:4px solid {colour};'
+                f'background:{tint};color:#1A1A1A;padding:.3em .6em">'
                 f'<b style="color:{colour}">{word}</b> [{html.escape(self.name)}] '
                 f'{html.escape(self.message)}</div>')
 

@@ -133,8 +133,13 @@ class Table:
                     + f"<td>{check}</td><td>{verdict}</td></tr>")
 
         head = "".join(f"<th>{h}</th>" for h in self.HEAD)
-        return (f"<table class='normlab-claims'><thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(row(r) for r in self.rows)}</tbody></table>")
+        # The table scrolls sideways inside its own box on a narrow screen, never the page; the
+        # website styles the check and verdict cells (book/_static/normlab.css).
+        # tabindex: a keyboard reader can focus the box and scroll it with the arrow keys.
+        return (f"<div class='normlab-claims-scroll' style='overflow-x:auto;max-width:100%' "
+                f"tabindex='0' role='region' aria-label='Claims checked (the table scrolls sideways)'>"
+                f"<table class='normlab-claims'><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(row(r) for r in self.rows)}</tbody></table></div>")
 
 
 def table(chapter: int | None = None) -> Table:

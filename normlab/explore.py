@@ -162,7 +162,11 @@ class Explorable:
         return int(np.ravel_multi_index([s.values.index(s.default) for s in self.sliders], shape))
 
     def static_html(self, frames: list[str] | None = None) -> str:
-        """Self-contained HTML: an image, one labelled range input per slider, inline JS."""
+        """Self-contained HTML: an image, one labelled range input per slider, inline JS.
+
+        A light card with its own text colour (readable in a dark theme too); the range inputs are
+        32 px tall touch targets, and a row wraps on a narrow screen so the readout is never cut.
+        """
         frames = self.frames() if frames is None else frames
         uid = "nlx-" + uuid.uuid4().hex[:10]
         shape = [len(s.values) for s in self.sliders]
@@ -182,11 +186,12 @@ class Explorable:
                 f'<output for="{sid}" id="{sid}-out">{html.escape(labels[j][start[j]])}</output></div>'
             )
         return f"""<div class="normlab-explorable" id="{uid}" role="group" aria-label="{html.escape(self.title, quote=True)}">
-<style>#{uid}{{border:1px solid #ccc;border-radius:6px;padding:.5em;margin:.5em 0;max-width:100%}}
-#{uid} img{{max-width:100%;height:auto;display:block}}
-#{uid} .nlx-row{{display:flex;align-items:center;gap:.75em;margin:.25em 0}}
-#{uid} .nlx-row label{{min-width:11em}} #{uid} .nlx-row input{{flex:1;max-width:22em}}
-#{uid} output{{font-family:monospace;min-width:5em}} #{uid} .nlx-note{{font-size:.85em;color:#555}}</style>
+<style>#{uid}{{border:1px solid #ccc;border-radius:6px;padding:.5em;margin:.5em 0;max-width:100%;box-sizing:border-box;background:#fff;color:#1a1a1a}}
+#{uid} img{{max-width:100%;height:auto;display:block;background:#fff}}
+#{uid} .nlx-row{{display:flex;flex-wrap:wrap;align-items:center;gap:.25em .75em;margin:.35em 0}}
+#{uid} .nlx-row label{{flex:0 1 11em}}
+#{uid} .nlx-row input{{flex:1 1 10em;min-width:6em;max-width:22em;height:32px;margin:0;cursor:pointer}}
+#{uid} output{{font-family:monospace;min-width:5em;white-space:nowrap}} #{uid} .nlx-note{{font-size:.85em;color:#555}}</style>
 <div class="nlx-title"><strong>{html.escape(self.title)}</strong></div>
 <img id="{uid}-img" src="data:image/png;base64,{frames[flat0]}" alt="{alt}">
 {''.join(controls)}

@@ -35,6 +35,17 @@ def test_setup_cells_and_readme_links_are_in_sync():
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_cell_is_first_and_hidden_on_the_website(nb):
+    """The first code cell is the setup cell: it runs first in Jupyter/Colab and in the build, and
+    its ``remove-cell`` tag keeps its source and output off the website (myst-nb still runs it)."""
+    code = [c for c in cells(nb) if c["cell_type"] == "code"]
+    tags = code[0]["metadata"].get("tags", [])
+    assert "setup" in tags, f"{nb.name}: the first code cell is not tagged 'setup' (tags {tags})"
+    assert "remove-cell" in tags, f"{nb.name}: the setup cell is not tagged 'remove-cell' (tags {tags})"
+    assert "NORMLAB_VERSION" in "".join(code[0]["source"]), f"{nb.name}: the first code cell is not the setup"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_setup_cell_never_installs_colab_packages(nb):
     setup = next(c for c in cells(nb) if c["cell_type"] == "code")
     src = "".join(setup["source"])

@@ -5,7 +5,10 @@ are set in one place each:
 - the package version: ``normlab/__init__.py`` (``__version__``).
 
 ``python tools/sync.py`` rewrites the setup cell (the first code cell, tagged ``setup``) of every
-notebook in ``notebooks/`` and the block between the ``colab-links`` markers in README.md.
+notebook in ``notebooks/`` and the block between the ``colab-links`` markers in README.md. The
+setup cell also gets the tag ``remove-cell``: myst-nb still executes it when it builds the website,
+but leaves it off the page (readers do not need 15 lines of pip logic); Jupyter and Colab show it
+as the first cell, as usual.
 ``python tools/sync.py --check`` changes nothing and exits 1 if anything is out of step (the
 test suite runs it).
 """
@@ -46,6 +49,11 @@ def facts() -> dict:
     init = (ROOT / "normlab" / "__init__.py").read_text()
     version = re.search(r'^__version__ = "([^"]+)"', init, re.M).group(1)
     return {"repo": repo.rstrip("/"), "branch": branch, "version": version}
+
+
+#: The setup cell's tags: ``setup`` marks it for this script and the tests, ``remove-cell`` keeps
+#: it (source and output) off the website while the build still runs it.
+SETUP_TAGS = ["setup", "remove-cell"]
 
 
 def notebooks() -> list[Path]:
@@ -90,11 +98,18 @@ def sync(check: bool) -> list[str]:
         if not code or "setup" not in code[0].get("metadata", {}).get("tags", []):
             stale.append(f"{nb.name}: the first code cell must be the setup cell, tagged 'setup'")
             continue
+        changed = False
         if "".join(code[0]["source"]) != want:
             stale.append(f"{nb.name}: setup cell out of date")
-            if not check:
-                code[0]["source"] = want.splitlines(keepends=True)
-                nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+            code[0]["source"] = want.splitlines(keepends=True)
+            changed = True
+        tags = code[0]["metadata"]["tags"]
+        if tags[:len(SETUP_TAGS)] != SETUP_TAGS:
+            stale.append(f"{nb.name}: setup cell tags are {tags}, want {SETUP_TAGS} first")
+            code[0]["metadata"]["tags"] = SETUP_TAGS + [t for t in tags if t not in SETUP_TAGS]
+            changed = True
+        if changed and not check:
+            nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     readme = ROOT / "README.md"
     text = readme.read_text()
     block = readme_block(f)

@@ -59,6 +59,15 @@ What it fixes, and why
    ``html_context.setdefault("default_mode", offline_assets_default_mode)``
    (default ``"auto"``), so an explicit value in ``_config.yml`` always wins.
 
+4. **An edited stylesheet never reaches an incremental build.**  Sphinx copies
+   ``html_static_path`` only when it writes at least one page; after an edit to
+   ``book/_static/normlab.css`` alone it reports "no targets are out of date" and
+   ``_build/html`` keeps the old file, so the browser tests would read stale CSS.
+   On ``env-get-outdated`` this extension compares every file under
+   ``html_static_path`` with its copy in ``<outdir>/_static`` and, when one differs or
+   is missing, marks the root page outdated: the build rewrites it and copies the
+   static files (a second or two; no notebook runs again).
+
 Not handled here (configuration in ``_config.yml`` instead): myst-nb's
 ipywidgets JS from cdnjs/jsdelivr (``nb_ipywidgets_js: {}``), launch buttons
 (Colab only is a plain link; Binder/JupyterHub/thebe off), analytics (leave
@@ -213,6 +222,24 @@ def _clean_page_assets(app: Sphinx, pagename: str, templatename: str,
         assets[:] = kept
 
 
+def _static_files_changed(app: Sphinx, env: Any, added: set, changed: set,
+                          removed: set) -> list[str]:
+    """env-get-outdated: the root page is outdated when a static file differs from its copy."""
+    if app.builder.format != "html":
+        return []
+    out = Path(app.outdir) / "_static"
+    for entry in app.config.html_static_path:
+        src = Path(app.confdir) / entry
+        files = [src] if src.is_file() else sorted(f for f in src.rglob("*") if f.is_file())
+        for f in files:
+            copy = out / (f.name if src.is_file() else f.relative_to(src))
+            if not copy.is_file() or copy.read_bytes() != f.read_bytes():
+                logger.info("[offline_assets] %s changed: rewriting %s to copy static files",
+                            f.name, app.config.root_doc)
+                return [app.config.root_doc]
+    return []
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("offline_assets_mathjax_component", "tex-chtml.js", "html")
     app.add_config_value("offline_assets_drop_unused_thebe", True, "html")
@@ -220,6 +247,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _set_default_mode)
     app.connect("config-inited", _use_local_mathjax)
     app.connect("builder-inited", _copy_mathjax)
+    app.connect("env-get-outdated", _static_files_changed)
     # Late priority: run after other extensions have added their page assets.
     app.connect("html-page-context", _clean_page_assets, priority=900)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
