@@ -38,6 +38,9 @@ import numpy as np
 from normlab import style
 from normlab.train import grid
 
+#: The smallest text, in CSS pixels, that a figure may show on a phone (its tick labels).
+PHONE_TEXT_PX = 8.0
+
 
 @dataclass
 class Slider:
@@ -82,6 +85,7 @@ class Explorable:
     grid_fn: Callable | None = None
     _jitted: Callable | None = field(default=None, repr=False)
     _live_fig: object = field(default=None, repr=False)
+    _layout: dict | None = field(default=None, repr=False)
     timing: tuple = field(default=(0.0, 0.0), repr=False)
 
     # ----- computing ---------------------------------------------------------------------
@@ -118,10 +122,15 @@ class Explorable:
         t0 = time.perf_counter()
         result = self(**point)
         t1 = time.perf_counter()
+        new = self._live_fig is None
         with style.offscreen():
             self._live_fig = self.plot(result, fig=self._live_fig, **point)
         self._live_fig.set_dpi(self.dpi)
+        if new and self._layout is not None:
+            style.set_layout(self._live_fig, self._layout)  # the website frames' layout
         frame = style.png(self._live_fig, close=False)
+        if self._layout is None:
+            self._layout = style.layout(self._live_fig)
         self.timing = (t1 - t0, time.perf_counter() - t1)
         return frame
 
@@ -145,10 +154,15 @@ class Explorable:
         for n, idx in enumerate(itertools.product(*(range(k) for k in shape))):
             point = {s.name: s.values[i] for s, i in zip(self.sliders, idx)}
             r = jax.tree_util.tree_map(lambda a: a[idx], res)
+            new = fig is None
             with style.offscreen():
                 fig = self.plot(r, fig=fig, **point)
             fig.set_dpi(self.dpi)
+            if new and self._layout is not None:
+                style.set_layout(fig, self._layout)  # the live view's layout, if it came first
             out.append(base64.b64encode(style.png(fig, quantize=True, close=False)).decode("ascii"))
+            if self._layout is None:
+                self._layout = style.layout(fig)
             if progress:
                 print(f"\r{self.title}: website frames {n + 1}/{total} "
                       f"({time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
@@ -169,6 +183,12 @@ class Explorable:
         """
         frames = self.frames() if frames is None else frames
         uid = "nlx-" + uuid.uuid4().hex[:10]
+        # The frames' size in pixels (from the first PNG's header). On a narrow screen a frame is
+        # never shrunk below the width at which its tick labels are PHONE_TEXT_PX tall: it scrolls
+        # sideways inside its own box instead (never the page).
+        head = base64.b64decode(frames[0][:44])
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        min_width = int(np.ceil(width * PHONE_TEXT_PX / (style.RC["font.size"] * self.dpi / 72)))
         shape = [len(s.values) for s in self.sliders]
         start = [s.values.index(s.default) for s in self.sliders]
         flat0 = self.default_index()
@@ -191,9 +211,12 @@ class Explorable:
 #{uid} .nlx-row{{display:flex;flex-wrap:wrap;align-items:center;gap:.25em .75em;margin:.35em 0}}
 #{uid} .nlx-row label{{flex:0 1 11em}}
 #{uid} .nlx-row input{{flex:1 1 10em;min-width:6em;max-width:22em;height:32px;margin:0;cursor:pointer}}
-#{uid} output{{font-family:monospace;min-width:5em;white-space:nowrap}} #{uid} .nlx-note{{font-size:.85em;color:#555}}</style>
+#{uid} output{{font-family:monospace;min-width:5em;white-space:nowrap}} #{uid} .nlx-note{{font-size:.85em;color:#555}}
+@media (max-width: 600px) {{ #{uid} img{{max-width:none;width:{min_width}px}} }}
+#{uid} .nlx-frame{{overflow-x:auto;max-width:100%}}</style>
 <div class="nlx-title"><strong>{html.escape(self.title)}</strong></div>
-<img id="{uid}-img" src="data:image/png;base64,{frames[flat0]}" alt="{alt}">
+<div class="nlx-frame" tabindex="0" role="region" aria-label="figure (scrolls sideways on a narrow screen)">
+<img id="{uid}-img" src="data:image/png;base64,{frames[flat0]}" alt="{alt}" width="{width}" height="{height}"></div>
 {''.join(controls)}
 <div class="nlx-note">Precomputed on a grid of {len(frames)} settings when the book was built; open the notebook to recompute at any value.</div>
 <script type="application/json" id="{uid}-data">{payload}</script>

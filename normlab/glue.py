@@ -15,7 +15,11 @@ except ImportError:  # pragma: no cover - exercised by the fresh-runtime test
 
 
 def glue(name: str, value, display: bool = False):
-    """Record ``value`` under ``name`` for the prose (``{glue:text}`name```) and return it."""
+    """Record ``value`` under ``name`` for the prose (``{glue:text}`name```) and return it.
+    NumPy and JAX scalars are glued as Python numbers (myst-nb formats ``{glue:text}`x:.2f```
+    from the value's plain-text form)."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
     if _glue is not None:
         _glue(name, value, display=display)
     return value

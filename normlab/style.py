@@ -312,6 +312,19 @@ def fit(fig, pad: float = 0.25) -> None:
         pass
 
 
+def layout(fig) -> dict:
+    """The figure's margins and spacing (after :func:`fit`), to give another figure the same."""
+    sp = fig.subplotpars
+    return {k: getattr(sp, k) for k in ("left", "right", "bottom", "top", "wspace", "hspace")}
+
+
+def set_layout(fig, params: dict) -> None:
+    """Give ``fig`` the margins of another (:func:`layout`) instead of fitting its own: the live
+    view of an explorable and its website frames then draw the same figure."""
+    fig.subplots_adjust(**params)
+    _reg(fig)["laid_out"] = True
+
+
 def render(fig) -> np.ndarray:
     """Draw ``fig`` and return its pixels (H, W, 3).
 

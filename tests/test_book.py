@@ -99,3 +99,22 @@ def test_the_jax_primer_runs_as_written():
     for block in code:
         exec(compile(block, "jax_primer.md", "exec"), ns)  # noqa: S102 - our own page
     assert ns["err"] < 1e-12 and ns["many"].shape == (3,)
+
+
+def test_the_student_edition_of_the_website_has_no_solutions(built_book):
+    """`python3 tasks.py build --student`: the same book, built from the student edition of every
+    notebook, into _build/student/html; no reference solution reaches a page."""
+    import sys
+    from pathlib import Path
+
+    import tasks
+
+    assert tasks.build_student(Path(sys.executable).parent) == 0
+    out = ROOT / "_build" / "student" / "html" / "notebooks"
+    for nb in NOTEBOOKS:
+        page = (out / f"{nb.stem}.html").read_text()
+        assert "BEGIN SOLUTION" not in page and "_solution(" not in page, nb.name
+        assert 'class="solution' not in page, f"{nb.name}: a solution block on the student page"
+        assert "normlab-explorable" in page and "exercise" in page
+        full = (built_book / "notebooks" / f"{nb.stem}.html").read_text()
+        assert "BEGIN SOLUTION" in full  # the test would notice if the full edition lost them

@@ -287,6 +287,14 @@ INLINE_SCROLLERS = """() => Array.from(document.querySelectorAll("span.math"))
     .filter(e => ["auto", "scroll"].includes(getComputedStyle(e).overflowX))
     .map(e => e.textContent.slice(0, 60))"""
 
+# Every figure's scale on the page (shown width / its own width): matplotlib draws tick labels at
+# 10 pt, which is 10 * dpi / 72 px in the image (explorable frames: 80 dpi; static figures: 100).
+FIGURE_SCALES = r"""() => Array.from(document.querySelectorAll(".bd-article img")).filter(
+    im => im.naturalWidth > 200 && !im.closest(".btn")).map(im => ({
+  what: (im.closest(".normlab-explorable") ? "explorable frame " : "figure ") + (im.alt || "").slice(0, 50),
+  dpi: im.closest(".normlab-explorable") ? 80 : 100,
+  scale: im.getBoundingClientRect().width / im.naturalWidth}))"""
+
 PAGE_WIDTHS = """[document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth,
                  document.documentElement.clientWidth]"""
 
@@ -342,6 +350,7 @@ def read_page(browser, url, view) -> dict:
         got["body_background"] = page.evaluate("getComputedStyle(document.body).backgroundColor")
         got["backgrounds"] = page.evaluate(BACKGROUNDS)
         got["sliders"] = page.evaluate(SLIDER_LAYOUT)
+        got["figure_scales"] = page.evaluate(FIGURE_SCALES)
         # what the page itself logged, before axe: axe fetches the stylesheets again for its CSS
         # rules and resolves the theme's `@import "../basic.css"` against the page (its own 404)
         errors = lambda: [(t, m) for t, m in log["console"] if t in ("error", "warning", "pageerror")]
@@ -445,6 +454,17 @@ def test_phone_width_has_no_sideways_scroll(reader, path):
         f"(scrollWidth {scroll_html}, body {scroll_body})")
     assert not got["cut_off"], (f"{path}: content cut off or past the edge at {PHONE['width']} px:\n"
                                 + "\n".join(got["cut_off"]))
+
+
+@pytest.mark.parametrize("path", CHAPTERS)
+def test_figures_stay_legible_on_a_phone(reader, path):
+    """At 390 px no figure is shrunk until its tick labels are under 8 CSS px: it keeps a
+    legible size and scrolls sideways inside its own box (checked for cut-off above)."""
+    got = reader(path, "phone")
+    assert got["figure_scales"], f"{path}: no figures"
+    small = [f"{f['what']}: tick labels {10 * f['dpi'] / 72 * f['scale']:.1f} px"
+             for f in got["figure_scales"] if 10 * f["dpi"] / 72 * f["scale"] < 7.9]
+    assert not small, f"{path}: unreadable figure text at {PHONE['width']} px: {small}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS)

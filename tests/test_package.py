@@ -101,3 +101,14 @@ def test_one_network_and_one_training_loop():
         if m != "normlab.nets":
             assert "def apply_mlp" not in src and "def forward(params" not in src, \
                 f"{m} defines a network forward pass: use normlab.nets"
+
+
+def test_no_invalid_escape_in_the_sources():
+    """A backslash in a docstring of maths must be in a raw string (a SyntaxWarning today, an
+    error in a future Python)."""
+    import warnings
+
+    for m, p in modules().items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(p.read_text(), str(p), "exec")

@@ -91,7 +91,7 @@ def check_centring_backward(student_backward: Callable, seed: int = 0) -> Result
 
 
 def check_collapse(student_collapse: Callable, seed: int = 0) -> Result:
-    """Check ``student_collapse(a, t, w0, lr) -> k``: the first-order step at which the naive
+    r"""Check ``student_collapse(a, t, w0, lr) -> k``: the first-order step at which the naive
     scale w of section 2.2 reaches 0, :math:`w_0^2/(2\eta A)` with :math:`A = N - t\cdot\hat a`
     (``a`` centred with unit variance, so :math:`\hat a = a`). Reference:
     :func:`normlab.ch2.toy.collapse_step`."""

@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter, NullLocator
 
 from normlab import style
+from normlab.ch3 import experiment, growth, relation, stabilization
 from normlab.ch3.experiment import EVAL_EVERY, LRS, STEPS, VARIANTS
 from normlab.ch3.growth import GEO_STEPS, GEO_TARGET, V0
 from normlab.ch3.stabilization import STEPS as STAB_STEPS
@@ -132,8 +133,8 @@ def plot_stabilization(res, lr, noise, fig=None):
         eff = np.asarray(r["eff"], float)
         style.curve(axes[2], t, eff, color=col, label=lab + (" (= \u03b7)" if name == "plain" else ""),
                     limit=30, ls="--" if name == "plain" else "-")
-    for ax in axes:
-        style.legend(ax, loc="lower left" if ax is axes[0] else "upper left", fontsize=8)
+    for ax in axes:  # the bottom edge holds the "diverged at step k" notes
+        style.legend(ax, loc="upper right" if ax is axes[0] else "upper left", fontsize=8)
     return fig
 
 
@@ -268,3 +269,12 @@ def plot_experiment(res, norm0, lr_index: int = 2):
         ax.set_ylabel(lab)
     axes[1, 0].legend(title="learning rate", loc="upper left", fontsize=7, ncol=2, title_fontsize=7)
     return fig
+
+
+# Every static figure of the chapter, drawn from its experiments (tests/test_figures.py).
+FIGURES = {
+    "pythagoras": lambda: plot_pythagoras(growth.pythagoras_run()),
+    "optimizers": lambda: plot_optimizers(stabilization.optimizer_growth()),
+    "batch_noise": lambda: plot_batch_noise(relation.batch_noise()),
+    "experiment": lambda: plot_experiment(experiment.experiment_grid(), experiment.initial_norms()),
+}

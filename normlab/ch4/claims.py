@@ -194,10 +194,10 @@ def _wn_ln():
 
 CLAIMS = [
     Claim(4, "The score has mean zero when labels are drawn from the model, not with the data's "
-             "labels", "Sec. 0 (standard): E_{y~p(.|x;theta)}[grad log p] = 0", _score,
+             "labels", "Sec. 0 (standard): the mean of grad log p over y ~ p(.|x; theta) is 0", _score,
           verdict=IDENTITY),
     Claim(4, "F = E[s s^T] = -E[Hessian of log p] = Hessian of the KL at delta = 0",
-          "Eq. 9: F = E_{x~P(x), y~P(y|x)}[grad log P grad log P^T]", _three_ways, verdict=IDENTITY),
+          "Eq. 9: F = E[grad log P grad log P^T] over x ~ P(x), y ~ P(y|x)", _three_ways, verdict=IDENTITY),
     Claim(4, "KL(p_theta || p_theta+delta) = delta'F delta/2 + O(|delta|^3)",
           "Eq. 8: ds^2 = KL[P(y|x;theta) || P(y|x;theta+delta)] ~ delta'F delta/2", _kl_slope,
           verdict=IDENTITY),

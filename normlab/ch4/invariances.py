@@ -148,10 +148,12 @@ class InvarianceTable:
                 tds.append(f"<td><b>{m}</b><br><small>change {v:.1e}</small><br>"
                            f"<small>{ok}</small>{why}</td>")
             body.append(f"<tr><th>{html.escape(NAMES[kind])}</th>{''.join(tds)}</tr>")
-        return ("<table class='normlab-invariances'><caption>Table 1 of Ba et al., recomputed: "
+        return ("<div class='normlab-claims-scroll' style='overflow-x:auto;max-width:100%' tabindex='0' "
+                "role='region' aria-label='Table 1, recomputed (scrolls sideways)'>"
+                "<table class='normlab-invariances'><caption>Table 1 of Ba et al., recomputed: "
                 f"relative change of the normalized summed inputs (float64, eps = 0); "
                 f"{self.r['n_agree']}/18 cells as printed in the paper</caption>"
-                f"<thead><tr><th></th>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+                f"<thead><tr><th></th>{th}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 def why_lines() -> str:
