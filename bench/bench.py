@@ -10,6 +10,8 @@ Timings are wall-clock on this machine; run it on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import functools
 import http.server
 import importlib
@@ -26,12 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ROWS: list[tuple[str, str, str, bool]] = []  # what, budget, measured, ok
+ROWS: list[tuple[str, str, str, object]] = []  # what, budget, measured, ok (or a word for it)
 
 
 def row(what, budget, measured, ok):
+    """``ok``: True, False, or a short text for a budget met by its stated alternative."""
     ROWS.append((what, budget, measured, ok))
-    print(f"  {what}: {measured} ({'within' if ok else 'OVER'} budget {budget})", file=sys.stderr, flush=True)
+    print(f"  {what}: {measured} ({'within' if ok is True else ok if ok else 'OVER'} budget {budget})",
+          file=sys.stderr, flush=True)
 
 
 def explorables():
@@ -138,7 +142,9 @@ def bench_live():
         med = 1000 * statistics.median(t for t, _ in runs)
         comp = 1000 * statistics.median(c for _, (c, _) in runs)
         draw = 1000 * statistics.median(d for _, (_, d) in runs)
-        ok = med <= 100 or draw <= 50
+        # the issue's alternative: an experiment whose computation cannot fit in 100 ms keeps its
+        # redraw under 50 ms and says "computing..." while it runs
+        ok = True if med <= 100 else ("compute-bound; redraw ok" if draw <= 50 else False)
         row(f"live slider `{name}`: slider set to image updated, off the grid (median of 15)",
             "<= 100 ms (or redraw <= 50 ms)", f"{med:.0f} ms (compute {comp:.0f}, redraw {draw:.0f})",
             ok)
@@ -225,7 +231,8 @@ def bench_clean_build() -> Path:
 
 def table() -> str:
     lines = ["| what | budget | measured | |", "|---|---|---|---|"]
-    lines += [f"| {w} | {b} | {m} | {'ok' if ok else 'over'} |" for w, b, m, ok in ROWS]
+    word = lambda ok: ok if isinstance(ok, str) else ("ok" if ok else "over")
+    lines += [f"| {w} | {b} | {m} | {word(ok)} |" for w, b, m, ok in ROWS]
     return "\n".join(lines)
 
 
@@ -254,11 +261,13 @@ def main():
         readme = ROOT / "README.md"
         text = readme.read_text()
         stamp = time.strftime("%Y-%m-%d")
+        machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
         new = re.sub(r"<!-- bench:start -->.*?<!-- bench:end -->",
-                     lambda m: f"<!-- bench:start -->\nMeasured {stamp}.\n\n{t}\n<!-- bench:end -->",
+                     lambda m: f"<!-- bench:start -->\nMeasured {stamp} on {machine}.\n\n{t}\n"
+                               "<!-- bench:end -->",
                      text, flags=re.S)
         readme.write_text(new)
-    return 0 if all(ok for *_, ok in ROWS) else 1
+    return 0 if all(ok is not False for *_, ok in ROWS) else 1
 
 
 if __name__ == "__main__":
