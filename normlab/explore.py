@@ -180,6 +180,8 @@ class Explorable:
 
         A light card with its own text colour (readable in a dark theme too); the range inputs are
         32 px tall touch targets, and a row wraps on a narrow screen so the readout is never cut.
+        A frame wider than its box (a phone) scrolls sideways and says so in a line below it
+        (phones hide scrollbars).
         """
         frames = self.frames() if frames is None else frames
         uid = "nlx-" + uuid.uuid4().hex[:10]
@@ -213,10 +215,11 @@ class Explorable:
 #{uid} .nlx-row input{{flex:1 1 10em;min-width:6em;max-width:22em;height:32px;margin:0;cursor:pointer}}
 #{uid} output{{font-family:monospace;min-width:5em;white-space:nowrap}} #{uid} .nlx-note{{font-size:.85em;color:#555}}
 @media (max-width: 600px) {{ #{uid} img{{max-width:none;width:{min_width}px}} }}
-#{uid} .nlx-frame{{overflow-x:auto;max-width:100%}}</style>
+#{uid} .nlx-frame{{overflow-x:auto;max-width:100%}} #{uid} .nlx-swipe{{display:none;font-size:.85em;color:#555}}</style>
 <div class="nlx-title"><strong>{html.escape(self.title)}</strong></div>
 <div class="nlx-frame" tabindex="0" role="region" aria-label="figure (scrolls sideways on a narrow screen)">
 <img id="{uid}-img" src="data:image/png;base64,{frames[flat0]}" alt="{alt}" width="{width}" height="{height}"></div>
+<div class="nlx-swipe" aria-hidden="true">&#8596; the figure is wider than the screen: swipe it sideways to see all of it</div>
 {''.join(controls)}
 <div class="nlx-note">Precomputed on a grid of {len(frames)} settings when the book was built; open the notebook to recompute at any value.</div>
 <script type="application/json" id="{uid}-data">{payload}</script>
@@ -240,6 +243,9 @@ function show(){{
   root.setAttribute("data-frame",String(idx));
 }}
 for(var j=0;j<inputs.length;j++){{inputs[j].addEventListener("input",show);}}
+var frame=root.querySelector(".nlx-frame"),swipe=root.querySelector(".nlx-swipe");
+function hint(){{swipe.style.display=frame.scrollWidth>frame.clientWidth+1?"block":"none";}}
+window.addEventListener("resize",hint);img.addEventListener("load",hint);hint();
 root.setAttribute("data-frame","{flat0}");
 root.setAttribute("data-ready","1");
 }})();</script>

@@ -289,6 +289,12 @@ INLINE_SCROLLERS = """() => Array.from(document.querySelectorAll("span.math"))
 
 # Every figure's scale on the page (shown width / its own width): matplotlib draws tick labels at
 # 10 pt, which is 10 * dpi / 72 px in the image (explorable frames: 80 dpi; static figures: 100).
+SWIPE_HINTS = """() => Array.from(document.querySelectorAll('.normlab-explorable')).map(e => {
+  const f = e.querySelector('.nlx-frame'), h = e.querySelector('.nlx-swipe');
+  return {id: e.id, overflows: f.scrollWidth > f.clientWidth + 1,
+          hint: !!h && getComputedStyle(h).display !== 'none'};
+})"""
+
 FIGURE_SCALES = r"""() => Array.from(document.querySelectorAll(".bd-article img")).filter(
     im => im.naturalWidth > 200 && !im.closest(".btn")).map(im => ({
   what: (im.closest(".normlab-explorable") ? "explorable frame " : "figure ") + (im.alt || "").slice(0, 50),
@@ -351,6 +357,7 @@ def read_page(browser, url, view) -> dict:
         got["backgrounds"] = page.evaluate(BACKGROUNDS)
         got["sliders"] = page.evaluate(SLIDER_LAYOUT)
         got["figure_scales"] = page.evaluate(FIGURE_SCALES)
+        got["swipe"] = page.evaluate(SWIPE_HINTS)
         # what the page itself logged, before axe: axe fetches the stylesheets again for its CSS
         # rules and resolves the theme's `@import "../basic.css"` against the page (its own 404)
         errors = lambda: [(t, m) for t, m in log["console"] if t in ("error", "warning", "pageerror")]
@@ -465,6 +472,12 @@ def test_figures_stay_legible_on_a_phone(reader, path):
     small = [f"{f['what']}: tick labels {10 * f['dpi'] / 72 * f['scale']:.1f} px"
              for f in got["figure_scales"] if 10 * f["dpi"] / 72 * f["scale"] < 7.9]
     assert not small, f"{path}: unreadable figure text at {PHONE['width']} px: {small}"
+    # a frame wider than the screen says so (phones hide scrollbars); one that fits does not
+    wrong = [f"{e['id']}: {'no hint' if e['overflows'] else 'a needless hint'}"
+             for e in got["swipe"] if e["overflows"] != e["hint"]]
+    assert got["swipe"] and not wrong, f"{path}: swipe hints at {PHONE['width']} px: {wrong}"
+    desktop = [e["id"] for e in reader(path, "light")["swipe"] if e["hint"] or e["overflows"]]
+    assert not desktop, f"{path}: explorables that overflow or show a swipe hint on a desktop: {desktop}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS)

@@ -11,7 +11,7 @@ from normlab.explore import Explorable, Slider
 
 def training_explorable() -> Explorable:
     lrs, batches = training.TRAIN_LRS, training.TRAIN_BATCHES
-    sliders = [Slider("lr", "learning rate", lrs, default=lrs[3], log=True, fmt="{:.2g}"),
+    sliders = [Slider("lr", "learning rate", lrs, default=lrs[3], log=True, fmt="{:.3g}"),
                Slider("batch_size", "batch size", batches, default=16, integer=True, fmt="{:d}")]
     return Explorable(
         training.compute_training, sliders, figures.plot_training,

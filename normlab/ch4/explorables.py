@@ -91,7 +91,7 @@ def training_explorable() -> Explorable:
     """Sliders: learning rate and batch size."""
     return Explorable(
         training_compute,
-        [Slider("lr", "learning rate", ex.LRS, default=ex.LR, log=True, fmt="{:.2g}"),
+        [Slider("lr", "learning rate", ex.LRS, default=ex.LR, log=True, fmt="{:.3g}"),
          Slider("batch_size", "batch size", ex.BATCHES, default=4, integer=True, fmt="{:d}")],
         plot_training,
         title="Training the digits MLP with no normalization, batch norm and layer norm",
