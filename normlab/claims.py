@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 # Modules that define CLAIMS, in chapter order.
 MODULES = ["normlab.ch1.claims", "normlab.ch2.claims", "normlab.ch3.claims", "normlab.ch4.claims",
            "normlab.ch5.claims"]
@@ -35,6 +37,15 @@ PARTLY = "partly reproduced"
 NOT_REPRODUCED = "not reproduced at our scale"
 IDENTITY = "identity"
 VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, IDENTITY)
+
+
+def minmax(vals, fmt: str = ".2f") -> str:
+    """``"lo-hi"``: the spread of ``vals`` (e.g. one value per seed) in the format ``fmt``, or a
+    single number when both ends print the same; ``fmt`` ending in ``d`` rounds to integers."""
+    v = np.asarray(vals, float)
+    lo, hi = (int(round(v.min())), int(round(v.max()))) if fmt.endswith("d") else (v.min(), v.max())
+    lo, hi = format(lo, fmt), format(hi, fmt)
+    return lo if lo == hi else f"{lo}-{hi}"
 
 
 @dataclass

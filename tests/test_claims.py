@@ -63,3 +63,10 @@ def test_cli_exits_1_when_a_claim_fails(monkeypatch):
     broken = claims.Claim(9, "a broken measurement", "n/a", lambda: 1 / 0, verdict=claims.IDENTITY)
     row = claims.check(broken)
     assert not row.passed and "ZeroDivisionError" in row.measured
+
+
+def test_minmax_prints_the_spread_over_seeds():
+    assert claims.minmax([0.5, 0.25, 1.0]) == "0.25-1.00"
+    assert claims.minmax([3.0, 71.0], "d") == "3-71"
+    assert claims.minmax([0.811, 0.813]) == "0.81"  # both ends print the same: one number
+    assert claims.minmax([12.41, 13.71], ".1f") == "12.4-13.7"

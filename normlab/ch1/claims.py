@@ -12,7 +12,7 @@ from normlab.ch1.scale import scale_invariance, weight_growth
 from normlab.ch1.statistics import (folded_check, running_trajectories, std_bias,
                                     train_inference_gap)
 from normlab.ch1.training import (DRIFT_LRS, drift_grid, drift_measure, grid_summary, usable_lrs)
-from normlab.claims import IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim
+from normlab.claims import IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim, minmax
 
 def _claim_backward():
     steps = backward_check()
@@ -71,12 +71,11 @@ def _claim_jacobian():
     closer = all(b["median_abs_log10"] < p["median_abs_log10"] for p, b in rows)
     spread = [b["q90"] / b["q10"] for _, b in rows]
     ok = closer and min(spread) > 3  # closer to 1, and not all equal to 1: that is what we claim
-    rng = lambda f: f"{min(f):.2f}-{max(f):.2f}"
     return (f"sigmoid MLP at init, {len(rows)} seeds: median |log10 s| "
-            f"{rng([p['median_abs_log10'] for p, _ in rows])} without BN vs "
-            f"{rng([b['median_abs_log10'] for _, b in rows])} with BN; mean s^2 "
-            f"{rng([p['mean_s2'] for p, _ in rows])} vs {rng([b['mean_s2'] for _, b in rows])}; with "
-            f"BN the 90th/10th percentile ratio is {rng(spread)}, so the singular values are not "
+            f"{minmax([p['median_abs_log10'] for p, _ in rows])} without BN vs "
+            f"{minmax([b['median_abs_log10'] for _, b in rows])} with BN; mean s^2 "
+            f"{minmax([p['mean_s2'] for p, _ in rows])} vs {minmax([b['mean_s2'] for _, b in rows])}; with "
+            f"BN the 90th/10th percentile ratio is {minmax(spread)}, so the singular values are not "
             f"all 1 (normalized inputs are correlated)", ok)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from normlab.ch3 import (experiment, gradients, growth, initialization, mean_only, relation,
                          reparam, stabilization)
-from normlab.claims import IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim
+from normlab.claims import IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim, minmax
 
 NOISE_SEEDS = (0, 1, 2)
 
@@ -102,15 +102,8 @@ def _claim_lr_range():
             f"{r['bias_top'].min():.1f} to {r['bias_top'].max():.1f})", ok)
 
 
-def span(a, fmt: str) -> str:
-    """'lo-hi' of an array in the format ``fmt``, or one number when both print the same."""
-    lo, hi = format(float(np.min(a)), fmt), format(float(np.max(a)), fmt)
-    return lo if lo == hi else f"{lo}-{hi}"
-
-
 def pct_range(a) -> str:
-    lo, hi = 100 * float(np.min(a)), 100 * float(np.max(a))
-    return f"{lo:.0f}%" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}%"
+    return minmax(100 * np.asarray(a, float), ".0f") + "%"
 
 
 def _range(lrs) -> str:
@@ -125,7 +118,7 @@ def _claim_momentum():
     ok = float(g["shrink"].max()) < 1e-3 and grows and float(np.abs(g["radial"] - share).max()) < 0.03
     return (f"momentum 0.9, lr {', '.join(f'{v:g}' for v in g['lrs'])}, 3 seeds: ||v|| grew "
             f"x{g['growth'].min():.3f}-{g['growth'].max():.3f}, {100 * g['shrink'].max():.2f}% of "
-            f"column-steps shrank (float32 rounding); {span(100 * g['radial'], '.1f')}% of the "
+            f"column-steps shrank (float32 rounding); {minmax(100 * g['radial'], '.1f')}% of the "
             f"growth is radial (2 v.dv), our prediction for "
             f"independent orthogonal gradients 2beta/(1+beta) = {100 * share:.1f}%", ok)
 
@@ -163,8 +156,8 @@ def _claim_wn_noise():
     ok = spread == 0.0 and float(bn.min()) > 0.1
     m = rs[0]["m"]
     return (f"one example's output over 1000 random batches, {len(rs)} seeds: WN's never changes "
-            f"(largest change {spread:.0f}); BN's noise std {span(bn[:, 0], '.2f')} at m={m[0]} down "
-            f"to {span(bn[:, -1], '.2f')} at m={m[-1]} "
+            f"(largest change {spread:.0f}); BN's noise std {minmax(bn[:, 0], '.2f')} at m={m[0]} down "
+            f"to {minmax(bn[:, -1], '.2f')} at m={m[-1]} "
             f"(units of the normalized output)", ok)
 
 

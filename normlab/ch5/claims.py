@@ -19,7 +19,7 @@ from normlab.ch5.experiments import (ACT_LAYER, FINAL_LAST, MAIN_LR, PLATEAU_FRA
                                      instability, landscape_summary, mean_loss, mlp_seeds,
                                      plateau, removal)
 from normlab.ch5.theory import identity_errors
-from normlab.claims import IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim
+from normlab.claims import IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim, minmax
 
 SAME_RATIO = 2.0         # "of the same order": a ratio within [1/2, 2]
 SAME_COS = 0.2           # "about the same" cosine: |difference| < 0.2
@@ -38,11 +38,6 @@ def by_seeds(holds) -> str:
     return REPRODUCED if holds.all() else PARTLY if holds.any() else NOT_REPRODUCED
 
 
-def rng(vals, fmt: str = ".2f") -> str:
-    """``"lo-hi"``: the min-max of ``vals`` (one value per seed)."""
-    v = np.asarray(vals, float)
-    lo, hi = (int(v.min()), int(v.max())) if fmt.endswith("d") else (v.min(), v.max())
-    return f"{lo:{fmt}}-{hi:{fmt}}"
 
 
 def _seeds(fn):
@@ -102,8 +97,8 @@ def _claim_noisy_bn():
     s = noisy_summary()
     bn_n, b, st = s["mean_bn+noise"], s["mean_bn"], s["mean_standard"]
     holds = (bn_n < st) & (bn_n < NEAR * b)
-    return (f"mean training loss over {STEPS} steps, {_n()}: BN + noise {rng(bn_n, '.3f')}, BN "
-            f"{rng(b, '.3f')}, standard {rng(st, '.3f')}; BN + noise / BN x{rng(bn_n / b)}",
+    return (f"mean training loss over {STEPS} steps, {_n()}: BN + noise {minmax(bn_n, '.3f')}, BN "
+            f"{minmax(b, '.3f')}, standard {minmax(st, '.3f')}; BN + noise / BN x{minmax(bn_n / b)}",
             bool(holds.all()), by_seeds(holds))
 
 
@@ -116,9 +111,9 @@ def _claim_noisy_unstable():
               and np.all((rm >= PART[0]) & (rm <= PART[1])))
     verdict = (REPRODUCED if np.all(r > ABOUT[1]) else NOT_REPRODUCED if not np.all(a > 1)
                else PARTLY)
-    return (f"{_n()}: per-step change of layer {L4}'s input, BN + noise / standard: x{rng(a)} "
-            f"absolute, x{rng(r)} relative to its spread; BN at layer {L4} removes "
-            f"{rng(100 * rm, '.0f')}% of one noise draw's change of its input", ok, verdict)
+    return (f"{_n()}: per-step change of layer {L4}'s input, BN + noise / standard: x{minmax(a)} "
+            f"absolute, x{minmax(r)} relative to its spread; BN at layer {L4} removes "
+            f"{minmax(100 * rm, '.0f')}% of one noise draw's change of its input", ok, verdict)
 
 
 def _claim_standard_noise():
@@ -128,8 +123,8 @@ def _claim_standard_noise():
     trains = sn < PLATEAU_FRAC * first
     ok = bool(np.all(sn > 2 * st) and np.all(trains) and np.all(ratio > 1))
     return (f"final training loss (last {FINAL_LAST} steps), {_n()}: standard + noise "
-            f"{rng(sn, '.2f')} vs standard {rng(st, '.2f')} (its first step: {rng(first, '.2f')}); "
-            f"layer-{L3} spread BN / standard x{rng(ratio, '.1f')}, so the same noise is larger for "
+            f"{minmax(sn, '.2f')} vs standard {minmax(st, '.2f')} (its first step: {minmax(first, '.2f')}); "
+            f"layer-{L3} spread BN / standard x{minmax(ratio, '.1f')}, so the same noise is larger for "
             f"the standard network", ok, by_seeds(~trains))
 
 
@@ -156,8 +151,8 @@ def _claim_ics_mlp():
     ok = bool(same(l2) and same(rel) and np.all(np.abs(bc - sc) < SAME_COS))
     more = (rel > 1) & (bc < sc)
     verdict = by_seeds(more)
-    return (f"MLP, mean over layers and steps, {_n()}: BN / standard l2 x{rng(l2)}, per unit "
-            f"step x{rng(rel)}; cosine standard {rng(sc)} vs BN {rng(bc)}; BN has more ICS "
+    return (f"MLP, mean over layers and steps, {_n()}: BN / standard l2 x{minmax(l2)}, per unit "
+            f"step x{minmax(rel)}; cosine standard {minmax(sc)} vs BN {minmax(bc)}; BN has more ICS "
             f"(both) in {int(np.sum(more))} of {len(more)} seeds", ok, verdict)
 
 
@@ -170,8 +165,8 @@ def _claim_ics_dln():
     verdict = ((REPRODUCED if np.all(sc > 1 - SAME_COS) else PARTLY) if np.all(more)
                else by_seeds(more) if np.any(more) else NOT_REPRODUCED)
     return (f"DLN, mean over layers and steps, over {len(DLN_SEEDS)} seeds: cosine standard "
-            f"{rng(sc)} vs BN {rng(bc)}; BN / standard per unit step x{rng(rel)}, raw l2 "
-            f"x{rng(l2)}", ok, verdict)
+            f"{minmax(sc)} vs BN {minmax(bc)}; BN / standard per unit step x{minmax(rel)}, raw l2 "
+            f"x{minmax(l2)}", ok, verdict)
 
 
 def _claim_dln_training():
@@ -179,7 +174,7 @@ def _claim_dln_training():
     seed, partly if lower in every seed."""
     r = _dln(lambda D: float(D["bn"]["loss"][-1] / D["standard"]["loss"][-1]))
     ok = bool(np.all(r < 1))
-    return (f"final loss BN / standard over {len(DLN_SEEDS)} seeds: x{rng(r)}", ok,
+    return (f"final loss BN / standard over {len(DLN_SEEDS)} seeds: x{minmax(r)}", ok,
             REPRODUCED if np.all(r <= 0.5) else PARTLY if np.any(r < 1) else NOT_REPRODUCED)
 
 
@@ -204,8 +199,8 @@ def _claim_landscape():
     (a ratio >= 10^1.5 in every seed), as the paper reports; else partly."""
     r = landscape_ratios()
     ok = bool(np.all(r["loss_var"] >= DECADE) and np.all(r["grad_change"] >= 2))
-    return (f"averaged over the run, {_n()}: standard / BN loss variation x{rng(r['loss_var'], '.1f')}, "
-            f"gradient change x{rng(r['grad_change'], '.1f')}", ok,
+    return (f"averaged over the run, {_n()}: standard / BN loss variation x{minmax(r['loss_var'], '.1f')}, "
+            f"gradient change x{minmax(r['grad_change'], '.1f')}", ok,
             (REPRODUCED if np.all(r["grad_change"] >= 10 ** 1.5) else PARTLY) if ok else NOT_REPRODUCED)
 
 
@@ -217,8 +212,8 @@ def _claim_two_phases():
     ok = bool(np.all(e["loss_var"] < 1) and np.all(e["grad_change"] < 1)
               and np.all(a["loss_var"] >= 10) and np.all(a["grad_change"] >= 2))
     return (f"{_n()}: standard / BN on the standard network's plateau: loss variation "
-            f"x{rng(e['loss_var'])}, gradient change x{rng(e['grad_change'])}; after it "
-            f"x{rng(a['loss_var'], '.0f')} and x{rng(a['grad_change'], '.1f')}", ok,
+            f"x{minmax(e['loss_var'])}, gradient change x{minmax(e['grad_change'])}; after it "
+            f"x{minmax(a['loss_var'], '.0f')} and x{minmax(a['grad_change'], '.1f')}", ok,
             by_seeds(e["grad_change"] > a["grad_change"]))
 
 
@@ -230,8 +225,8 @@ def _claim_beta():
     ok = bool(np.all((r >= 1 / SAME_RATIO) & (r <= SAME_RATIO))
               and np.all((a > 1) & (a < SAME_RATIO)) and np.all(gn > 1))
     verdict = REPRODUCED if np.all(a >= 2) else PARTLY if np.all(a > 1) else NOT_REPRODUCED
-    return (f"effective beta, standard / BN, {_n()}: x{rng(r)} over the run, x{rng(a)} after the "
-            f"standard network's plateau (gradient norm there x{rng(gn)})", ok, verdict)
+    return (f"effective beta, standard / BN, {_n()}: x{minmax(r)} over the run, x{minmax(a)} after the "
+            f"standard network's plateau (gradient norm there x{minmax(gn)})", ok, verdict)
 
 
 def _claim_plateau():
@@ -241,8 +236,8 @@ def _claim_plateau():
     fb = _seeds(lambda E: final_loss(E["bn"]))
     holds = (p > 10 * pb) & (fs > fb)
     return (f"{_n()}: steps until the running-mean loss is below {PLATEAU_FRAC:.0%} of the first "
-            f"step's: standard {rng(p, 'd')}, BN {rng(pb, 'd')}; last {FINAL_LAST} steps: "
-            f"standard {rng(fs)} vs BN {rng(fb)}", bool(holds.all()), by_seeds(fs > fb))
+            f"step's: standard {minmax(p, 'd')}, BN {minmax(pb, 'd')}; last {FINAL_LAST} steps: "
+            f"standard {minmax(fs)} vs BN {minmax(fb)}", bool(holds.all()), by_seeds(fs > fb))
 
 
 # ---- 5.6 l_p normalizations --------------------------------------------------------------------
@@ -257,10 +252,10 @@ def _claim_lp():
         v = _seeds(lambda E, n=n: landscape_summary(E[n])["loss_var"] / landscape_summary(E["bn"])["loss_var"])
         m = _seeds(lambda E, n=n: mean_loss(E[n]))
         mb, ms = _seeds(lambda E: mean_loss(E["bn"])), _seeds(lambda E: mean_loss(E["standard"]))
-        parts.append(f"{n}: loss var. / BN's x{rng(v)}, mean loss {rng(m)}")
+        parts.append(f"{n}: loss var. / BN's x{minmax(v)}, mean loss {minmax(m)}")
         ok &= bool(np.all((v >= 1 / SAME_RATIO) & (v <= SAME_RATIO)) and np.all(m < ms))
         near &= bool(np.all(m <= NEAR * mb))
-    return ("; ".join(parts) + f" (BN {rng(mb)}, standard {rng(ms)}; {_n()})", ok,
+    return ("; ".join(parts) + f" (BN {minmax(mb)}, standard {minmax(ms)}; {_n()})", ok,
             (REPRODUCED if near else PARTLY) if ok else NOT_REPRODUCED)
 
 
@@ -269,7 +264,7 @@ def _claim_lp_shift():
     for n in LP:
         a = _seeds(lambda E, n=n: instability(E[n], "act", True) / instability(E["standard"], "act", True))
         x = _seeds(lambda E, n=n: instability(E[n], "next", True) / instability(E["standard"], "next", True))
-        parts.append(f"{n} x{rng(a)} and x{rng(x)}")
+        parts.append(f"{n} x{minmax(a)} and x{minmax(x)}")
         ok &= bool(np.all(a < 1) and np.all(x < 1))
     return (f"per-step change relative to the spread, l_p / standard, at layer {L3}'s output and "
             f"layer {L4}'s input: " + "; ".join(parts) + f" ({_n()})", ok,

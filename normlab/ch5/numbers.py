@@ -12,6 +12,7 @@ import numpy as np
 
 from normlab.ch5 import claims as C
 from normlab.ch5 import dln, experiments as ex, noise, theory
+from normlab.claims import minmax
 from normlab.glue import glue
 
 L3, L4 = C.L3, C.L4
@@ -26,7 +27,7 @@ def show(d: dict) -> None:
 
 
 def _pct(v) -> str:
-    return C.rng(100 * np.asarray(v, float), ".0f")
+    return minmax(100 * np.asarray(v, float), ".0f")
 
 
 def setup() -> dict:
@@ -67,24 +68,24 @@ def noisy() -> dict:
     p = C._seeds(lambda E: ex.plateau(E["standard"]))
     pb = C._seeds(lambda E: ex.plateau(E["bn"]))
     runs = (("std", "standard"), ("bn", "bn"), ("bnn", "bn+noise"), ("stdn", "standard+noise"))
-    d = {f"mean_{k}": (f"mean training loss over the run, {n}", C.rng(s[f"mean_{n}"]))
+    d = {f"mean_{k}": (f"mean training loss over the run, {n}", minmax(s[f"mean_{n}"]))
          for k, n in runs}
     d.update({f"final_{k}": (f"mean loss over the last {ex.FINAL_LAST} steps, {n}",
-                             C.rng(s[f"final_{n}"])) for k, n in runs})
+                             minmax(s[f"final_{n}"])) for k, n in runs})
     d.update({
-        "noisy_vs_bn": ("mean loss, BN + noise / BN", C.rng(s["mean_bn+noise"] / s["mean_bn"])),
-        "first_stdn": ("first-step loss, standard + noise", C.rng(s["first_standard+noise"])),
-        "spread_ratio": (f"layer-{L3} spread, BN / standard", C.rng(s["std_bn"] / s["std_standard"], ".1f")),
-        "plateau_std": ("plateau, standard (steps)", C.rng(p, "d")),
-        "plateau_bn": ("plateau, BN (steps)", C.rng(pb, "d")),
-        "act_abs": (f"change per step at layer {L3}, BN + noise / standard", C.rng(s["act_abs"], ".1f")),
-        "next_abs": (f"change per step of layer {L4}'s input, BN + noise / standard", C.rng(s["next_abs"], ".1f")),
-        "next_rel": ("the same relative to its spread", C.rng(s["next_rel"])),
+        "noisy_vs_bn": ("mean loss, BN + noise / BN", minmax(s["mean_bn+noise"] / s["mean_bn"])),
+        "first_stdn": ("first-step loss, standard + noise", minmax(s["first_standard+noise"])),
+        "spread_ratio": (f"layer-{L3} spread, BN / standard", minmax(s["std_bn"] / s["std_standard"], ".1f")),
+        "plateau_std": ("plateau, standard (steps)", minmax(p, "d")),
+        "plateau_bn": ("plateau, BN (steps)", minmax(pb, "d")),
+        "act_abs": (f"change per step at layer {L3}, BN + noise / standard", minmax(s["act_abs"], ".1f")),
+        "next_abs": (f"change per step of layer {L4}'s input, BN + noise / standard", minmax(s["next_abs"], ".1f")),
+        "next_rel": ("the same relative to its spread", minmax(s["next_rel"])),
         "removed": (f"share of one noise draw's change removed by layer {L4}'s BN (%)", _pct(s["removed"])),
     })
     r = [ex.removal(E["bn+noise"]) for E in ex.mlp_seeds()]
-    d["rm_before"] = (f"change of layer {L4}'s input (its std)", C.rng([x["before"] for x in r]))
-    d["rm_after"] = ("change of its standardized input", C.rng([x["after"] for x in r]))
+    d["rm_before"] = (f"change of layer {L4}'s input (its std)", minmax([x["before"] for x in r]))
+    d["rm_after"] = ("change of its standardized input", minmax([x["after"] for x in r]))
     return d
 
 
@@ -94,16 +95,16 @@ def ics() -> dict:
     for name, get in (("mlp", ex.mlp_seeds),
                       ("dln", lambda: [dln.dln_experiment(seed=s) for s in dln.DLN_SEEDS])):
         l2, rel, sc, bc = C._ics(get)
-        d.update({f"{name}_l2": (f"{name}: l2, BN / standard", C.rng(l2)),
-                  f"{name}_rel": (f"{name}: per unit step, BN / standard", C.rng(rel)),
-                  f"{name}_cos_std": (f"{name}: cosine, standard", C.rng(sc)),
-                  f"{name}_cos_bn": (f"{name}: cosine, BN", C.rng(bc))})
+        d.update({f"{name}_l2": (f"{name}: l2, BN / standard", minmax(l2)),
+                  f"{name}_rel": (f"{name}: per unit step, BN / standard", minmax(rel)),
+                  f"{name}_cos_std": (f"{name}: cosine, standard", minmax(sc)),
+                  f"{name}_cos_bn": (f"{name}: cosine, BN", minmax(bc))})
         if name == "mlp":
             more = (rel > 1) & (bc < sc)
             d["mlp_more"] = ("seeds in which BN has more ICS (both measures)", int(np.sum(more)))
     r = np.array([D["bn"]["loss"][-1] / D["standard"]["loss"][-1]
                   for D in (dln.dln_experiment(seed=s) for s in dln.DLN_SEEDS)])
-    d["dln_final"] = ("DLN final loss, BN / standard", C.rng(r))
+    d["dln_final"] = ("DLN final loss, BN / standard", minmax(r))
     return d
 
 
@@ -113,10 +114,10 @@ def landscape() -> dict:
     for phase in ("all", "plateau", "after"):
         r = C.landscape_ratios(phase)
         f = ".0f" if phase == "after" else ".2f" if phase == "plateau" else ".1f"
-        d[f"lv_{phase}"] = (f"loss variation, standard / BN ({phase})", C.rng(r["loss_var"], f))
-        d[f"gc_{phase}"] = (f"gradient change, standard / BN ({phase})", C.rng(r["grad_change"], ".2f" if phase == "plateau" else ".1f"))
-        d[f"beta_{phase}"] = (f"effective beta, standard / BN ({phase})", C.rng(r["beta"]))
-        d[f"gn_{phase}"] = (f"gradient norm, standard / BN ({phase})", C.rng(r["grad_norm"]))
+        d[f"lv_{phase}"] = (f"loss variation, standard / BN ({phase})", minmax(r["loss_var"], f))
+        d[f"gc_{phase}"] = (f"gradient change, standard / BN ({phase})", minmax(r["grad_change"], ".2f" if phase == "plateau" else ".1f"))
+        d[f"beta_{phase}"] = (f"effective beta, standard / BN ({phase})", minmax(r["beta"]))
+        d[f"gn_{phase}"] = (f"gradient norm, standard / BN ({phase})", minmax(r["grad_norm"]))
     return d
 
 
@@ -124,15 +125,15 @@ def lp() -> dict:
     """Section 5.6: the l_p networks against BN and the standard network."""
     d = {}
     for n in C.LP:
-        d[f"{n}_lv"] = (f"{n}: loss variation / BN's", C.rng(C._seeds(
+        d[f"{n}_lv"] = (f"{n}: loss variation / BN's", minmax(C._seeds(
             lambda E, n=n: ex.landscape_summary(E[n])["loss_var"] / ex.landscape_summary(E["bn"])["loss_var"])))
-        d[f"{n}_mean"] = (f"{n}: mean loss", C.rng(C._seeds(lambda E, n=n: ex.mean_loss(E[n]))))
+        d[f"{n}_mean"] = (f"{n}: mean loss", minmax(C._seeds(lambda E, n=n: ex.mean_loss(E[n]))))
         for where, lab in (("act", f"layer {L3}"), ("next", f"layer {L4}'s input")):
-            d[f"{n}_{where}"] = (f"{n}: relative change per step at {lab} / standard's", C.rng(C._seeds(
+            d[f"{n}_{where}"] = (f"{n}: relative change per step at {lab} / standard's", minmax(C._seeds(
                 lambda E, n=n, w=where: ex.instability(E[n], w, True) / ex.instability(E["standard"], w, True))))
-    d["bn_mean"] = ("BN: mean loss", C.rng(C._seeds(lambda E: ex.mean_loss(E["bn"]))))
+    d["bn_mean"] = ("BN: mean loss", minmax(C._seeds(lambda E: ex.mean_loss(E["bn"]))))
     d["near"] = ("'comparable': a mean loss at most this x BN's", C.NEAR)
-    d["std_mean"] = ("standard: mean loss", C.rng(C._seeds(lambda E: ex.mean_loss(E["standard"]))))
+    d["std_mean"] = ("standard: mean loss", minmax(C._seeds(lambda E: ex.mean_loss(E["standard"]))))
     return d
 
 
