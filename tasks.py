@@ -66,8 +66,28 @@ def ensure_env(requirements: str) -> None:
 BUILD_ARGS = ["build", ".", "--builder", "html", "--warningiserror", "--keep-going"]
 
 
+def forget_stale_outputs(root: Path = ROOT) -> bool:
+    """Drop the execution cache and Sphinx's saved doctrees when ``normlab``'s code changed since
+    the last build: jupyter-cache keys a notebook's outputs on the notebook's own source only, so
+    a change to the library would otherwise keep showing the old figures and numbers. Returns
+    whether it dropped them."""
+    digest = hashlib.sha256()
+    for f in sorted((root / "normlab").rglob("*.py")):
+        digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    stamp = root / "_build" / ".normlab-stamp"
+    stale = stamp.exists() and stamp.read_text() != digest.hexdigest()
+    if stale:
+        say("normlab changed since the last build: the notebooks run again")
+        for d in (".jupyter_cache", ".doctrees"):
+            shutil.rmtree(root / "_build" / d, ignore_errors=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest.hexdigest())
+    return stale
+
+
 def build_book(bindir: Path) -> subprocess.CompletedProcess:
     """Run Jupyter Book from ``bindir`` (a venv's bin folder) on this checkout."""
+    forget_stale_outputs()
     return subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=ROOT)
 
 

@@ -101,3 +101,21 @@ def test_readme_states_the_two_commands():
     assert "python3 tasks.py build" in readme and "python3 tasks.py test" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python3 tasks.py test" in ci
+
+
+def test_a_change_to_normlab_drops_the_execution_cache(tmp_path):
+    """jupyter-cache keys outputs on the notebook alone: the build forgets them when normlab changes."""
+    import tasks
+
+    (tmp_path / "normlab").mkdir()
+    code = tmp_path / "normlab" / "a.py"
+    code.write_text("x = 1\n")
+    cache, doctrees = tmp_path / "_build" / ".jupyter_cache", tmp_path / "_build" / ".doctrees"
+    for d in (cache, doctrees):
+        d.mkdir(parents=True)
+    assert not tasks.forget_stale_outputs(tmp_path)  # first build: nothing to compare with
+    assert not tasks.forget_stale_outputs(tmp_path) and cache.exists() and doctrees.exists()
+    code.write_text("x = 2\n")
+    assert tasks.forget_stale_outputs(tmp_path)
+    assert not cache.exists() and not doctrees.exists()
+    assert not tasks.forget_stale_outputs(tmp_path)
