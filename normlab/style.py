@@ -35,6 +35,11 @@ COLORS = {"plain": PALETTE["vermillion"], "bn": PALETTE["blue"], "noisy": PALETT
           "naive": PALETTE["orange"], "other": PALETTE["purple"], "ref": PALETTE["black"],
           "wn": PALETTE["green"], "ln": PALETTE["purple"]}
 
+# Text sizes in points: figures take every size from here. SMALL is the smallest text a figure
+# may draw (legends, notes, annotations such as "diverged at step k"): the overlap test
+# (style.text_problems) also fails on anything smaller.
+SMALL, PANEL, TITLE, SYMBOL, BIG = 8.0, 10.0, 11.0, 12.0, 15.0
+
 RC = {
     "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 11,
     "axes.labelsize": 10, "legend.fontsize": 9, "axes.spines.top": False,
@@ -283,7 +288,7 @@ def curve(ax, x, y, *, color, label, key=None, limit: float = 1e4, **kw):
     row = keys.index(key) if key in keys else len(keys)
     left = x[k] < (x[0] + x[-1]) / 2
     text(ax, ("note", key), 0.02 if left else 0.98, 0.03 + 0.085 * row, f"diverged at step {step}",
-         color=color, fontsize=8, fontweight="bold", ha="left" if left else "right", va="bottom",
+         color=color, fontsize=SMALL, fontweight="bold", ha="left" if left else "right", va="bottom",
          transform=ax.transAxes, zorder=10,
          bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
     return step
@@ -374,7 +379,7 @@ def png(fig, quantize: bool = False, close: bool = True) -> bytes:
 # Legibility: which pieces of text a reader sees, and whether two of them collide
 # ------------------------------------------------------------------------------------------------
 def visible_texts(fig) -> list:
-    """``(description, bbox)`` of every piece of text a reader sees on ``fig`` after drawing it:
+    """``(description, bbox, points)`` of every piece of text a reader sees on ``fig`` after drawing it:
     figure and panel titles, axis labels, the tick labels inside the axis range, legend entries,
     annotations. Bounding boxes are in display pixels."""
     render(fig)  # laid out and drawn as the reader sees it (an explorable's frame, say)
@@ -383,7 +388,7 @@ def visible_texts(fig) -> list:
 
     def add(what, t):
         if t is not None and t.get_visible() and t.get_text().strip():
-            out.append((f"{what}: {t.get_text()!r}", t.get_window_extent(r)))
+            out.append((f"{what}: {t.get_text()!r}", t.get_window_extent(r), t.get_fontsize()))
 
     for t in fig.texts:
         add("figure text", t)
@@ -418,13 +423,16 @@ def visible_texts(fig) -> list:
 
 def text_problems(fig, pad: float = 0.5) -> list[str]:
     """Pairs of visible texts that overlap (by more than ``pad`` pixels), and texts that stick out
-    of the figure: what a reader could not read. Empty when the figure is legible."""
-    boxes = visible_texts(fig)
+    of the figure, or are smaller than ``SMALL``: what a reader could not read. Empty when the
+    figure is legible."""
+    texts = visible_texts(fig)
     W, H = fig.canvas.get_width_height()
-    out = []
-    for what, b in boxes:
+    out = [f"{what} is {size:g} pt (the smallest text is {SMALL:g} pt)"
+           for what, _, size in texts if size < SMALL - 1e-9]
+    for what, b, _ in texts:
         if b.x0 < -pad or b.y0 < -pad or b.x1 > W + pad or b.y1 > H + pad:
             out.append(f"{what} sticks out of the figure")
+    boxes = [(what, b) for what, b, _ in texts]
     for i in range(len(boxes)):
         for j in range(i + 1, len(boxes)):
             (wa, a), (wb, b) = boxes[i], boxes[j]

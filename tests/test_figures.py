@@ -1,7 +1,7 @@
 """Every figure the book makes is legible: no two visible pieces of text overlap (titles, axis
-labels, the tick labels shown, legend entries, notes such as "diverged at step k") and none is
-cut off at the edge. Checked on every explorable at its default point and at the corners of its
-grid, and on every static figure a chapter registers (``normlab.chN.figures.FIGURES``)."""
+labels, the tick labels shown, legend entries, notes such as "diverged at step k"), none is cut
+off at the edge and none is smaller than ``style.SMALL``. Checked on every explorable at its
+default point and at the corners of its grid, and on every static figure a chapter registers (``normlab.chN.figures.FIGURES``)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_every_chapter_registers_its_static_figures():
             f"{ch}.figures has no FIGURES registry"
 
 
-@pytest.mark.parametrize("factory,idx", explorable_points())
+@pytest.mark.parametrize("factory,idx", list(explorable_points()))
 def test_explorable_frames_are_legible(factory, idx):
     ex = factory()
     point = {s.name: s.values[i] for s, i in zip(ex.sliders, idx)}
@@ -50,7 +50,7 @@ def test_explorable_frames_are_legible(factory, idx):
     assert not problems, f"{ex.title} at {point}: " + "; ".join(problems)
 
 
-@pytest.mark.parametrize("thunk", static_figures())
+@pytest.mark.parametrize("thunk", list(static_figures()))
 def test_static_figures_are_legible(thunk):
     fig = thunk()
     try:
@@ -66,7 +66,9 @@ def test_the_overlap_finder_finds_overlaps():
     ax[0, 0].text(0.5, 0.5, "a note", transform=ax[0, 0].transAxes)
     ax[0, 0].text(0.52, 0.5, "another note", transform=ax[0, 0].transAxes)
     fig.text(0.97, 0.5, "text running off the right edge")
+    ax[0, 1].text(0.1, 0.1, "tiny print", fontsize=style.SMALL - 1.5, transform=ax[0, 1].transAxes)
     problems = style.text_problems(fig)
     plt.close(fig)
     assert any("'a note' overlaps" in p for p in problems), problems
     assert any("off the right edge' sticks out" in p for p in problems), problems
+    assert any("'tiny print' is 6.5 pt" in p for p in problems), problems

@@ -112,3 +112,12 @@ def test_no_invalid_escape_in_the_sources():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             compile(p.read_text(), str(p), "exec")
+
+
+def test_figures_take_their_text_sizes_from_style():
+    """normlab.style is the one place that decides text sizes: no chapter passes a number."""
+    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+             for p in sorted(PKG.glob("ch*/*.py"))
+             for n, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r"fontsize\s*=\s*['\"0-9]", line)]
+    assert not found, "use style.SMALL, PANEL, TITLE, SYMBOL or BIG:\n" + "\n".join(found)

@@ -31,7 +31,7 @@ def draw_graph():
             "xhat": r"$\hat x_i$", "y": r"$y_i$", "gamma": r"$\gamma$", "beta": r"$\beta$"}
     for k, (px, py) in pos.items():
         learned = k in ("gamma", "beta")
-        ax.text(px, py, text[k], ha="center", va="center", fontsize=15, zorder=3,
+        ax.text(px, py, text[k], ha="center", va="center", fontsize=style.BIG, zorder=3,
                 bbox=dict(boxstyle="circle,pad=0.3", fc="#FCE9D9" if learned else "#DCEBF7",
                           ec=style.COLORS["plain"] if learned else style.COLORS["bn"], lw=1.5))
     # (parent, child, label, where along the edge, label offset)
@@ -48,11 +48,11 @@ def draw_graph():
         (x0, y0), (x1, y1) = pos[a], pos[b]
         ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=14,
                                      shrinkA=17, shrinkB=17, lw=1.3, color="#444444"))
-        ax.text(x0 + t * (x1 - x0) + dx, y0 + t * (y1 - y0) + dy, lab, fontsize=12,
+        ax.text(x0 + t * (x1 - x0) + dx, y0 + t * (y1 - y0) + dy, lab, fontsize=style.SYMBOL,
                 ha="center", va="center", color="#222222")
     ax.text(3.2, -0.85, r"forward: left to right.  backward: $\partial\ell/\partial(\mathrm{parent})"
             r" = \sum_{\mathrm{children}} \partial\ell/\partial(\mathrm{child}) \times$ (edge label)",
-            ha="center", va="center", fontsize=10, color="#222222")
+            ha="center", va="center", fontsize=style.PANEL, color="#222222")
     return fig
 
 
@@ -72,9 +72,9 @@ def plot_scale_invariance(res):
         ax.set_xlabel("weight scale $a$ (dimensionless)")
         ax.axvline(1.0, color="#999999", lw=0.8, ls=":")
         ax.yaxis.set_minor_locator(NullLocator())
-    axes[0, 0].legend(loc="center right", fontsize=8)
-    axes[0, 0].set_title(r"output: $BN(aWu)$ vs $BN(Wu)$", fontsize=10)
-    axes[0, 1].set_title(r"gradient: $a\nabla_W\ell|_{aW}$ vs $\nabla_W\ell|_W$", fontsize=10)
+    axes[0, 0].legend(loc="center right", fontsize=style.SMALL)
+    axes[0, 0].set_title(r"output: $BN(aWu)$ vs $BN(Wu)$", fontsize=style.PANEL)
+    axes[0, 1].set_title(r"gradient: $a\nabla_W\ell|_{aW}$ vs $\nabla_W\ell|_W$", fontsize=style.PANEL)
     return fig
 
 
@@ -92,7 +92,7 @@ def plot_weight_growth(res):
     top = max(np.sqrt(res["plain"]["w2"]).max(), np.sqrt(res["bn"]["w2"]).max())
     lo = np.sqrt(res["bn"]["w2"][0])
     ax.set_ylim(lo - 0.05 * (top - lo), top + 0.8 * (top - lo))
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=style.SMALL)
     return fig
 
 
@@ -145,7 +145,7 @@ def plot_std_bias(res):
     ax.set_xlabel("batch size $m$")
     ax.set_ylabel("estimate / true variance")
     ax.set_title(f"variance estimates from batches ({res['n_batches']} batches per $m$)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=style.SMALL)
     return fig
 
 
@@ -165,7 +165,7 @@ def plot_running(res):
     ax.set_xlabel("update (batches seen)")
     ax.set_ylabel("running variance / true variance")
     ax.set_title(f"running variance, batch size m = {m}, momentum {res['momentum']}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=style.SMALL)
     return fig
 
 
@@ -201,8 +201,8 @@ def plot_training(res, lr, batch_size, fig=None):
             ok = evals < 0
         style.line(ax1, name, evals[ok], acc[ok], color=style.COLORS[name],
                    label=lab if k is None else f"{lab} (stopped: diverged)")
-    style.legend(ax0, loc="upper right", fontsize=8)
-    style.legend(ax1, loc="lower right", fontsize=8)
+    style.legend(ax0, loc="upper right", fontsize=style.SMALL)
+    style.legend(ax1, loc="lower right", fontsize=style.SMALL)
     return fig
 
 
@@ -235,7 +235,7 @@ def plot_drift(res, lr, fig=None, ylims=None):
         style.title(ax, f"{lab} (test accuracy {fin})")
         if ylims is None:
             style.rescale(ax)
-    style.legend(axes[0, 0], loc="best", fontsize=8)
+    style.legend(axes[0, 0], loc="best", fontsize=style.SMALL)
     return fig
 
 

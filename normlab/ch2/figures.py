@@ -26,7 +26,7 @@ def plot_toy(m):
     ax[0, 0].plot(steps, np.asarray(m["true_b_traj"]), color=style.COLORS["bn"],
                   label="mean differentiated")
     ax[0, 0].set(xlabel="step k", ylabel="bias b (units of x)")
-    ax[0, 0].legend(fontsize=8)
+    ax[0, 0].legend(fontsize=style.SMALL)
     loss = np.asarray(m["loss_traj"])
     ax[0, 1].plot(steps, loss - loss[0], "o-", color=style.COLORS["naive"], ms=3)
     ax[0, 1].set(xlabel="step k", ylabel=f"loss - loss at step 0 (of {loss[0]:.2f})",
@@ -43,11 +43,11 @@ def plot_scaled(m):
     ax[0, 0].axvline(m["k_pred"], color=style.COLORS["ref"], ls="--", lw=1, label="predicted w = 0")
     ax[0, 0].axhline(0, color="grey", lw=0.8)
     ax[0, 0].set(xlabel="step k", ylabel="scale w")
-    ax[0, 0].legend(fontsize=8)
+    ax[0, 0].legend(fontsize=style.SMALL)
     ax[0, 1].plot(steps, m["b"], color=c, label="scaling held constant")
     ax[0, 1].plot(steps, m["centring_b"], color=style.COLORS["naive"], label="centring only")
     ax[0, 1].set(xlabel="step k", ylabel="bias b")
-    ax[0, 1].legend(fontsize=8)
+    ax[0, 1].legend(fontsize=style.SMALL)
     ax[0, 2].plot(steps, m["loss"], color=c)
     ax[0, 2].set(xlabel="step k", ylabel="loss (squared error)")
     return fig
@@ -72,7 +72,7 @@ def plot_compare(res, lr: float = 1.0):
     ax[0, 0].set(xlabel="step", ylabel="training loss (nats, smoothed)")
     ax[0, 1].set(xlabel="step", ylabel="hidden ||W|| (Frobenius)")
     ax[0, 2].set(xlabel="step", ylabel="hidden ||b|| (Euclidean)")
-    ax[0, 1].legend(loc="upper left", fontsize=7)  # where the weights have not grown yet
+    ax[0, 1].legend(loc="upper left", fontsize=style.SMALL)  # where the weights have not grown yet
     return fig
 
 
@@ -104,7 +104,7 @@ def plot_explore(res, lr, noise, fig=None, ylims=None):
     if ylims is None:
         style.rescale(ax[0, 0])
         style.rescale(ax[0, 2])
-    style.legend(ax[0, 0], loc="upper left", fontsize=7)
+    style.legend(ax[0, 0], loc="upper left", fontsize=style.SMALL)
     return fig
 
 

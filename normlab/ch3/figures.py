@@ -58,21 +58,21 @@ def plot_geometry(res, lr, fig=None):
         ax0.plot([0, 3.6 * np.cos(a)], [0, 3.6 * np.sin(a)], color=style.COLORS["ref"], lw=0.9,
                  ls=":", label="target direction $w^*$")
         _arrow(ax0, "v0", (0, 0), V0, style.COLORS["ref"])
-        ax0.text(V0[0] * 0.5, -0.22, "$v$", ha="center", fontsize=11)
+        ax0.text(V0[0] * 0.5, -0.22, "$v$", ha="center", fontsize=style.SYMBOL)
         ax0.set_xlabel("$v_1$")
         ax0.set_ylabel("$v_2$")
-        ax0.set_title("one step, then the next ones", fontsize=10)
+        ax0.set_title("one step, then the next ones", fontsize=style.PANEL)
         ax1.set_xlim(-0.5, GEO_STEPS + 0.5)
         ax1.set_ylim(0.9, 3.6)
         ax1.set_xlabel("SGD step $k$")
         ax1.set_ylabel(r"$\|v_k\|$")
-        ax1.set_title("norm: measured and predicted", fontsize=10)
+        ax1.set_title("norm: measured and predicted", fontsize=style.PANEL)
         style.log_y(ax2)
         ax2.set_xlim(0, GEO_STEPS)
         ax2.set_ylim(FLOOR, 1e4)
         ax2.set_xlabel("SGD step $k$")
         ax2.set_ylabel(r"loss $\frac{1}{2}\|w - w^*\|^2$")
-        ax2.set_title("the same steps on $w$ itself", fontsize=10)
+        ax2.set_title("the same steps on $w$ itself", fontsize=style.PANEL)
     ax0, ax1, ax2 = style.axes(fig)[0]
     v, norm, c = np.asarray(res["v"], float), np.asarray(res["norm"], float), np.asarray(res["c"], float)
     wn_col, step_col = style.COLORS["wn"], style.COLORS["naive"]
@@ -83,20 +83,20 @@ def plot_geometry(res, lr, fig=None):
                ls="--")
     style.line(ax0, "path", v[1:, 0], v[1:, 1], color=wn_col, lw=0.9, marker="o", ms=3, alpha=0.7)
     style.text(ax0, "dv_label", (v[0, 0] + v[1, 0]) / 2 + 0.08, (v[0, 1] + v[1, 1]) / 2, r"$\Delta v$",
-               color=step_col, fontsize=11, ha="left", va="center")
+               color=step_col, fontsize=style.SYMBOL, ha="left", va="center")
     style.text(ax0, "v1_label", v[1, 0] * 0.55 - 0.18, v[1, 1] * 0.55 + 0.05, "$v'$", color=wn_col,
-               fontsize=11, ha="right")
+               fontsize=style.SYMBOL, ha="right")
     k = np.arange(len(norm))
     style.line(ax1, "predicted", k, np.asarray(res["predicted"], float), color=style.COLORS["ref"],
                lw=1.2, label=r"$\|v_0\|\prod\sqrt{1+c_t^2}$")
     style.line(ax1, "measured", k, norm, color=wn_col, marker="o", ms=4, ls="none",
                label="measured")
-    style.legend(ax1, loc="upper left", fontsize=8)
+    style.legend(ax1, loc="upper left", fontsize=style.SMALL)
     for name, key, col in (("with WN (steps on v)", "loss_wn", wn_col),
                            ("plain (steps on w)", "loss_plain", style.COLORS["plain"])):
         y = np.asarray(res[key], float)
         style.curve(ax2, k, np.where(np.isfinite(y), np.maximum(y, FLOOR), y), color=col, label=name)
-    style.legend(ax2, loc="upper right", fontsize=8)
+    style.legend(ax2, loc="upper right", fontsize=style.SMALL)
     style.suptitle(fig, f"step size \u03b7 = {float(lr):.3g}:  c = \u2016\u0394v\u2016/\u2016v\u2016 = "
                         f"{c[0]:.3g},  \u221a(1+c\u00b2) = {np.sqrt(1 + c[0] ** 2):.4f},  "
                         f"measured \u2016v'\u2016/\u2016v\u2016 = {norm[1] / norm[0]:.4f}")
@@ -134,7 +134,7 @@ def plot_stabilization(res, lr, noise, fig=None):
         style.curve(axes[2], t, eff, color=col, label=lab + (" (= \u03b7)" if name == "plain" else ""),
                     limit=30, ls="--" if name == "plain" else "-")
     for ax in axes:  # the bottom edge holds the "diverged at step k" notes
-        style.legend(ax, loc="upper right" if ax is axes[0] else "upper left", fontsize=8)
+        style.legend(ax, loc="upper right" if ax is axes[0] else "upper left", fontsize=style.SMALL)
     return fig
 
 
@@ -152,13 +152,13 @@ def plot_pythagoras(res, units=(0, 1, 2, 3)):
         ax1.plot(t[1:], np.maximum(res["c"][:, j], 1e-8), color=col, lw=0.9)
     ax0.plot([], [], color="#555555", label="measured")
     ax0.plot([], [], "o", mfc="none", color="#555555", label=r"$\|v_0\|\prod_t\sqrt{1+c_t^2}$")
-    ax0.legend(loc="lower right", fontsize=8)
+    ax0.legend(loc="lower right", fontsize=style.SMALL)
     ax0.set_xlabel("SGD step")
     ax0.set_ylabel(r"$\|v_j\|$ (4 units, 1st hidden layer)")
     style.log_y(ax1)
     ax1.set_xlabel("SGD step")
     ax1.set_ylabel(r"$c_t = \|\Delta v_j\|/\|v_j\|$")
-    fig.suptitle(f"SGD on the digits, learning rate {res['lr']:g}, float64", fontsize=11)
+    fig.suptitle(f"SGD on the digits, learning rate {res['lr']:g}, float64", fontsize=style.TITLE)
     return fig
 
 
@@ -176,8 +176,8 @@ def plot_optimizers(res):
             ax.plot(t, rel[i].mean(0), color=shades[i], label=f"lr {lr:g}")
         ax.axhline(1.0, color="#999999", lw=0.8, ls=":")
         ax.set_xlabel("step")
-        ax.set_title(name, fontsize=10)
-        ax.legend(loc="upper left", fontsize=8)
+        ax.set_title(name, fontsize=style.PANEL)
+        ax.legend(loc="upper left", fontsize=style.SMALL)
     axes[0, 0].set_ylabel(r"$\|v\|$ / initial (mean column norm)")
     return fig
 
@@ -203,16 +203,16 @@ def plot_batch_noise(res):
     ax0.set_xticklabels([str(k) for k in m])
     ax0.set_xlabel("batch size $m$")
     ax0.set_ylabel("noise std (units of the output)")
-    ax0.set_title(f"WN: exactly 0 (largest change {res['wn']['spread']:.0f})", fontsize=10)
-    ax0.legend(loc="lower left", fontsize=8)
+    ax0.set_title(f"WN: exactly 0 (largest change {res['wn']['spread']:.0f})", fontsize=style.PANEL)
+    ax0.legend(loc="lower left", fontsize=style.SMALL)
     ax1.axhline(0.0, color="#999999", lw=0.8, ls=":", label="Gaussian")
     ax1.set_xscale("log", base=2)
     ax1.set_xticks(list(m))
     ax1.set_xticklabels([str(k) for k in m])
     ax1.set_xlabel("batch size $m$")
     ax1.set_ylabel("excess kurtosis of the noise")
-    ax1.set_title("tails of the noise", fontsize=10)
-    ax1.legend(loc="center right", fontsize=8)
+    ax1.set_title("tails of the noise", fontsize=style.PANEL)
+    ax1.legend(loc="center right", fontsize=style.SMALL)
     return fig
 
 
@@ -233,8 +233,8 @@ def plot_experiment(res, norm0, lr_index: int = 2):
     style.log_y(ax)
     ax.set_xlabel("SGD step")
     ax.set_ylabel("training loss (nats, 10-step mean)")
-    ax.set_title(f"learning rate {LRS[lr_index]:.3g}, 3 seeds", fontsize=10)
-    ax.legend(loc="lower left", fontsize=7)
+    ax.set_title(f"learning rate {LRS[lr_index]:.3g}, 3 seeds", fontsize=style.PANEL)
+    ax.legend(loc="lower left", fontsize=style.SMALL)
     ax = axes[0, 1]
     for name in VARIANTS:
         loss, acc = res[name]["loss"], res[name]["acc"][..., -1]
@@ -248,7 +248,7 @@ def plot_experiment(res, norm0, lr_index: int = 2):
     ax.axhline(10, color="#999999", lw=0.8, ls=":")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title("the learning-rate range (diverged: 0%)", fontsize=10)
+    ax.set_title("the learning-rate range (diverged: 0%)", fontsize=style.PANEL)
     evals = np.arange(0, STEPS // EVAL_EVERY + 1) * EVAL_EVERY
     cmap = matplotlib.colormaps["viridis"]
     for i, lr in enumerate(LRS):
@@ -267,7 +267,7 @@ def plot_experiment(res, norm0, lr_index: int = 2):
                     (axes[1, 1], r"WN: $\eta\,g^2/\|v\|^2$, 1st hidden layer")):
         ax.set_xlabel("SGD step")
         ax.set_ylabel(lab)
-    axes[1, 0].legend(title="learning rate", loc="upper left", fontsize=7, ncol=2, title_fontsize=7)
+    axes[1, 0].legend(title="learning rate", loc="upper left", fontsize=style.SMALL, ncol=2, title_fontsize=style.SMALL)
     return fig
 
 

@@ -43,7 +43,7 @@ def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
     a.loglog(e, kl["err"], color=style.PALETTE["black"], marker="o", ms=3, label="|difference|")
     a.loglog(e, kl["err"][0] * (e / e[0]) ** 3, color="#999999", ls=":", label="slope 3")
     a.set(xlabel=r"step length $\epsilon$", ylabel="nats", title=f"KL expansion (slope {kl['slope']:.2f})")
-    a.legend(fontsize=7, loc="upper left")
+    a.legend(fontsize=style.SMALL, loc="upper left")
     b = ax[0, 1]
     n = gap["n"]
     for key, col, mk, lab in (("at_teacher", style.PALETTE["green"], "o", "at the teacher"),
@@ -54,7 +54,7 @@ def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
     b.loglog(n, gap["mean_at_teacher"][0] * np.sqrt(n[0] / n), color="#999999", ls=":",
              label=r"$1/\sqrt{n}$")
     b.set(xlabel="examples n", ylabel=r"$\|\hat F - F\|_F / \|F\|_F$", title="empirical Fisher vs Fisher")
-    b.legend(fontsize=7, loc="lower left")
+    b.legend(fontsize=style.SMALL, loc="lower left")
     c = ax[0, 2]
     t = sl["t"]
     levels = [0.02, 0.1, 0.3]
@@ -64,7 +64,7 @@ def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
     c.plot([], [], color=style.PALETTE["blue"], label="KL")
     c.plot([], [], color=style.PALETTE["orange"], ls="--", label=r"$\frac{1}{2}\delta^\top F\delta$")
     c.set(xlabel=r"$\delta w_1$", ylabel=r"$\delta w_2$", title="0.02, 0.1, 0.3 nats", aspect="equal")
-    c.legend(fontsize=7, loc="upper right")
+    c.legend(fontsize=style.SMALL, loc="upper right")
     return fig
 
 
@@ -93,7 +93,7 @@ def plot_ln_fisher(exact: np.ndarray, eq13: np.ndarray, err: dict, h: int):
     style.log_y(a)
     a.set(xlabel="units H", ylabel="relative error vs exact Fisher", title="eq. 13 for LN",
           ylim=(0.01, 1))
-    a.legend(fontsize=7, loc="upper right")
+    a.legend(fontsize=style.SMALL, loc="upper right")
     return fig
 
 
@@ -123,12 +123,12 @@ def plot_geometry(r: dict, s, wscale, fig=None, s_curve=None, r_curve=None, half
         b.set(xlabel="weight scale r (W -> r W)", ylabel=r"$u^\top F u$ along $w_1$",
               title="curvature vs weight scale")
         b.plot(r_curve, 1.0 / r_curve**2, color="#999999", ls=":", lw=1, label=r"$\propto 1/r^2$")
-        a.legend(handles=_proxies(("plain", "bn", "wn", "ln")), loc="lower right", fontsize=7)
+        a.legend(handles=_proxies(("plain", "bn", "wn", "ln")), loc="lower right", fontsize=style.SMALL)
         from matplotlib.lines import Line2D
         c.legend(handles=_proxies(("plain", "ln")) + [
             Line2D([], [], color="#555555", label="quadratic (Fisher)"),
             Line2D([], [], color="#555555", ls="--", label="exact KL")],
-            loc="upper right", fontsize=6.5)
+            loc="upper right", fontsize=style.SMALL)
         c.set(xlim=(-half, half), ylim=(-half, half), aspect="equal",
               xlabel=r"$\delta$ along $e_1 \perp w_1$", ylabel=r"$\delta$ along $e_2 \perp w_1$",
               title="where KL = 0.01 nats")
@@ -166,7 +166,7 @@ def plot_gain(g: dict):
     style.log_y(a)
     a.set(xlabel="input scale s (x -> s x)", ylabel=r"$ds^2$ for a unit step (nats)",
           title="learning the magnitude")
-    a.legend(fontsize=7, ncol=2, loc="lower right")
+    a.legend(fontsize=style.SMALL, ncol=2, loc="lower right")
     return fig
 
 
@@ -187,7 +187,7 @@ def plot_training(res: dict, lr, batch_size, fig=None, steps=STEPS, eval_every=E
         b.set(xlim=(0, steps + 2), ylim=(0, 100), xlabel="SGD step", ylabel="test accuracy (%)")
         b.axhline(10, color="#999999", lw=0.8, ls=":")
         # a fixed legend (drawn once, with the background); divergence is marked on the curves
-        a.legend(handles=_proxies(("none", "bn", "ln")), loc="upper right", fontsize=7)
+        a.legend(handles=_proxies(("none", "bn", "ln")), loc="upper right", fontsize=style.SMALL)
     a, b = style.axes(fig)[0]
     style.suptitle(fig, f"learning rate {float(lr):.3g}, batch size {int(round(float(batch_size)))}")
     t = np.arange(1, steps + 1)
@@ -203,7 +203,7 @@ def plot_training(res: dict, lr, batch_size, fig=None, steps=STEPS, eval_every=E
     if int(round(float(batch_size))) == 1:
         style.text(b, "bn1", 0.03, 0.97, "BN, batch 1: every unit outputs beta;\nthe running "
                    "variance is 0*1/0 = NaN,\nso at test time it guesses a constant",
-                   transform=b.transAxes, fontsize=7, color=COLORS["bn"], va="top")
+                   transform=b.transAxes, fontsize=style.SMALL, color=COLORS["bn"], va="top")
     else:
         style.hide(b, "text", "bn1")
     return fig
@@ -228,7 +228,7 @@ def plot_batch(curves: dict, batches=(128, 4, 1), steps=STEPS, eval_every=EVAL_E
             a.fill_between(ev, np.nanmin(c, 0), np.nanmax(c, 0), color=COLORS[k], alpha=0.2, lw=0)
             a.plot(ev, np.nanmean(c, 0), color=COLORS[k], label=NAMES[k])
         a.set(ylim=(0, 100), xlabel="SGD step", ylabel="test accuracy (%)", title=f"batch size {bs}")
-    ax[0, -1].legend(fontsize=7, loc="center right")
+    ax[0, -1].legend(fontsize=style.SMALL, loc="center right")
     return fig
 
 
@@ -248,7 +248,7 @@ def plot_rnn(res: dict, rhos, eval_every=30):
             a.plot(t, L.mean(0), color=col, label=f"{lab}: test {acc:.0f}%")
         a.set(ylim=(0, 2.5), xlabel="SGD step", ylabel="training loss (nats)",
               title=rf"$W_{{hh}} \sim N(0, {rho:g}^2/H)$")
-        a.legend(fontsize=7, loc="upper right")
+        a.legend(fontsize=style.SMALL, loc="upper right")
     return fig
 
 
@@ -263,7 +263,7 @@ def plot_rescaling(curves: dict, scales=(0.1, 1.0, 10.0)):
             style.plot_curve(a, np.arange(1, len(loss) + 1), trailing_mean(loss, 10, diverged_at(loss)),
                              color=col, label=f"inputs x {c:g}", ls="-" if c == 1 else "--")
         a.set(ylim=(0, 2.5), xlabel="SGD step", ylabel="training loss (nats)", title=NAMES[k])
-        a.legend(fontsize=7, loc="upper right")
+        a.legend(fontsize=style.SMALL, loc="upper right")
     return fig
 
 

@@ -98,7 +98,7 @@ def plot_noisy(E: dict, title=None, fig=None, ylims=None):
         style.band(ax[0, 1], n, t[ok], p[ok, 0], p[ok, 2], color=KIND_COLORS[n], alpha=0.25, lw=0)
         style.curve(ax[0, 1], t, p[:, 1], color=KIND_COLORS[n], lw=1.0, label=LABELS[n])
     style.legend(ax[0, 0])
-    style.legend(ax[0, 1], fontsize=8)
+    style.legend(ax[0, 1], fontsize=style.SMALL)
     if ylims is None:  # the static figure: fit its margins to its labels once
         for a in ax[0]:
             style.rescale(a)
@@ -123,7 +123,7 @@ def plot_ics(E: dict, D: dict, mlp_layer: int = 3, dln_layer: int = 12):
                        title=f"{name}, layer {layer + 1}: per unit step")
         ax[row, 2].set(xlabel="training step", ylabel=r"$\cos\angle(G, G')$",
                        title=f"{name}, layer {layer + 1}: cosine", ylim=(-1.05, 1.05))
-    ax[0, 0].legend(fontsize=8)
+    ax[0, 0].legend(fontsize=style.SMALL)
     return fig
 
 
