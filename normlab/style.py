@@ -192,6 +192,15 @@ def legend(ax, **kw):
     return leg
 
 
+def figure_legend(fig, handles, ncol: int):
+    """One legend for every panel, centred under them (a fixed part: the entries name the
+    curves' kinds). :func:`fit` keeps room for it below the x labels."""
+    leg = fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol,
+                     fontsize=SMALL, frameon=False)
+    _reg(fig)["under"] = leg
+    return leg
+
+
 def _nice(lo: float, hi: float, log: bool) -> tuple[float, float]:
     """Round a data range outwards to "nice" limits (multiples of a 1-2-5 step, about six steps
     across, on a linear axis; whole decades on a log axis), so that small changes of the data
@@ -302,7 +311,8 @@ def plot_curve(ax, x, y, *, color, label, limit: float = 1e4, **kw):
 def fit(fig, pad: float = 0.25) -> None:
     """Set the margins so that every title, label and tick label lies inside the figure (the
     frames of an explorable are not cropped the way a saved notebook figure is), keeping room for
-    the figure title above the panels. Done once per figure, before its first drawing."""
+    the figure title above the panels and a :func:`figure_legend` under them. Done once per
+    figure, before its first drawing."""
     fig.canvas.draw()
     sup = fig._suptitle if getattr(fig, "_suptitle", None) is not None and \
         fig._suptitle.get_text().strip() else None
@@ -311,8 +321,12 @@ def fit(fig, pad: float = 0.25) -> None:
     if sup is not None:
         h = sup.get_window_extent(fig.canvas.get_renderer()).height
         top = 1.0 - (h + 0.35 * fig.dpi * 0.2) / H
+    under = _reg(fig).get("under")
+    bottom = 0.0
+    if under is not None:
+        bottom = (under.get_window_extent(fig.canvas.get_renderer()).height + 0.05 * fig.dpi) / H
     try:
-        fig.tight_layout(pad=pad, rect=(0, 0, 1, top))
+        fig.tight_layout(pad=pad, rect=(0, bottom, 1, top))
     except Exception:  # an odd figure (no axes, say) keeps its margins
         pass
 
@@ -392,6 +406,9 @@ def visible_texts(fig) -> list:
 
     for t in fig.texts:
         add("figure text", t)
+    for leg in fig.legends:
+        for t in leg.get_texts():
+            add("figure legend", t)
     for n, ax in enumerate(fig.axes):
         if not ax.get_visible() or not ax.axison:
             for t in ax.texts:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.lines import Line2D
 
 from normlab import style
 from normlab.ch4.experiments import EVAL_EVERY, STEPS
@@ -109,7 +110,7 @@ def plot_geometry(r: dict, s, wscale, fig=None, s_curve=None, r_curve=None, half
     Fisher ellipse with the KL contour on a plane of one unit's weights."""
     s_curve, r_curve = np.asarray(s_curve), np.asarray(r_curve)
     if fig is None:
-        fig, axes = style.figure(3, 1, width=3.4, height=3.0, title=" ")
+        fig, axes = style.figure(3, 1, width=3.4, height=3.3, title=" ")
         fig.subplots_adjust(left=0.07, wspace=0.4)
         a, b, c = axes[0]
         for ax_, xl, ticks in ((a, (s_curve[0], s_curve[-1]), (0.1, 0.3, 1, 3, 10)),
@@ -123,12 +124,12 @@ def plot_geometry(r: dict, s, wscale, fig=None, s_curve=None, r_curve=None, half
         b.set(xlabel="weight scale r (W -> r W)", ylabel=r"$u^\top F u$ along $w_1$",
               title="curvature vs weight scale")
         b.plot(r_curve, 1.0 / r_curve**2, color="#999999", ls=":", lw=1, label=r"$\propto 1/r^2$")
-        a.legend(handles=_proxies(("plain", "bn", "wn", "ln")), loc="lower right", fontsize=style.SMALL)
-        from matplotlib.lines import Line2D
-        c.legend(handles=_proxies(("plain", "ln")) + [
+        # one legend for the three panels, under them: inside a panel it sat on the curves (and
+        # on the KL contour, which fills the third panel at large weight scales)
+        style.figure_legend(fig, _proxies(("plain", "bn", "wn", "ln")) + [
+            Line2D([], [], color="#999999", ls=":", lw=1, label=r"$\propto 1/r^2$"),
             Line2D([], [], color="#555555", label="quadratic (Fisher)"),
-            Line2D([], [], color="#555555", ls="--", label="exact KL")],
-            loc="upper right", fontsize=style.SMALL)
+            Line2D([], [], color="#555555", ls="--", label="exact KL (third panel)")], ncol=7)
         c.set(xlim=(-half, half), ylim=(-half, half), aspect="equal",
               xlabel=r"$\delta$ along $e_1 \perp w_1$", ylabel=r"$\delta$ along $e_2 \perp w_1$",
               title="where KL = 0.01 nats")
@@ -212,7 +213,6 @@ def plot_training(res: dict, lr, batch_size, fig=None, steps=STEPS, eval_every=E
 def _proxies(kinds):
     """Legend handles for ``kinds`` (lines that are never drawn), so that a retained-mode figure
     can draw its legend once, with its fixed parts."""
-    from matplotlib.lines import Line2D
     return [Line2D([], [], color=COLORS[k], label=NAMES[k]) for k in kinds]
 
 
