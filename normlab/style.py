@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullLocator
 from PIL import Image
 
@@ -192,9 +193,15 @@ def legend(ax, **kw):
     return leg
 
 
+def proxy(label: str, color: str = "#555555", **kw):
+    """A legend entry standing for a kind of curve (a line with no data), for :func:`figure_legend`."""
+    return Line2D([], [], color=color, label=label, **kw)
+
+
 def figure_legend(fig, handles, ncol: int):
-    """One legend for every panel, centred under them (a fixed part: the entries name the
-    curves' kinds). :func:`fit` keeps room for it below the x labels."""
+    """One legend for every panel, centred under them, where no curve can run through it (a
+    fixed part: the entries name the curves' kinds; a blow-up is told by its "diverged at step k"
+    note). :func:`fit` keeps room for it below the x labels."""
     leg = fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol,
                      fontsize=SMALL, frameon=False)
     _reg(fig)["under"] = leg

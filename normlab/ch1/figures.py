@@ -172,9 +172,11 @@ def plot_running(res):
 def plot_training(res, lr, batch_size, fig=None):
     """Training loss (10-step trailing mean) and test accuracy, with and without BN."""
     if fig is None:
-        fig, axes = style.figure(2, 1, width=4.0, height=2.9, title=" ")
+        fig, axes = style.figure(2, 1, width=4.0, height=3.1, title=" ")
         fig.subplots_adjust(left=0.09, wspace=0.3)
         ax0, ax1 = axes[0]
+        style.figure_legend(fig, [style.proxy("without BN", style.COLORS["plain"]),
+                                  style.proxy("with BN", style.COLORS["bn"])], ncol=2)
         style.log_y(ax0)
         ax0.set_ylim(1e-2, 1.5 * LOSS_TOP)
         ax0.set_xlim(0, TRAIN_STEPS + 2)
@@ -199,10 +201,7 @@ def plot_training(res, lr, batch_size, fig=None):
         ok = evals <= (TRAIN_STEPS if k is None else k)  # stop at divergence
         if k is not None and not ok.any():
             ok = evals < 0
-        style.line(ax1, name, evals[ok], acc[ok], color=style.COLORS[name],
-                   label=lab if k is None else f"{lab} (stopped: diverged)")
-    style.legend(ax0, loc="upper right", fontsize=style.SMALL)
-    style.legend(ax1, loc="lower right", fontsize=style.SMALL)
+        style.line(ax1, name, evals[ok], acc[ok], color=style.COLORS[name], label=lab)
     return fig
 
 

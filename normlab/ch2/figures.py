@@ -82,7 +82,9 @@ def plot_explore(res, lr, noise, fig=None, ylims=None):
     shape (variant, step) for ``names``. ``ylims``: fixed ``{"b_norm": .., "w_norm": ..}`` (the
     norms on a symmetric-log and a log axis: they grow by orders of magnitude), or None to fit."""
     if fig is None:
-        fig, ax = style.figure(3, 1, width=3.2, height=2.5, title=" ")
+        fig, ax = style.figure(3, 1, width=3.2, height=2.7, title=" ")
+        style.figure_legend(fig, [style.proxy(n, VARIANT_COLORS[n]) for n in EXPLORE_NAMES],
+                            ncol=len(EXPLORE_NAMES))
         ax[0, 0].set(xlabel="step", ylabel="hidden ||b|| (Euclidean)")
         ax[0, 1].set(xlabel="step", ylabel="training loss (nats, smoothed)", ylim=(0, 2.5))
         ax[0, 2].set(xlabel="step", ylabel="hidden ||W|| (Frobenius)")
@@ -104,7 +106,6 @@ def plot_explore(res, lr, noise, fig=None, ylims=None):
     if ylims is None:
         style.rescale(ax[0, 0])
         style.rescale(ax[0, 2])
-    style.legend(ax[0, 0], loc="upper left", fontsize=style.SMALL)
     return fig
 
 

@@ -46,9 +46,16 @@ def plot_geometry(res, lr, fig=None):
     """One unit in the plane: v, the step dv (orthogonal to v), v', and the next steps; the norm
     against the prediction sqrt(1 + c^2) per step; the loss with WN and without it."""
     if fig is None:
-        fig, axes = style.figure(3, 1, width=3.4, height=3.2, title=" ")
+        fig, axes = style.figure(3, 1, width=3.4, height=3.4, title=" ")
         fig.subplots_adjust(left=0.06, wspace=0.42, bottom=0.16)
         ax0, ax1, ax2 = axes[0]
+        wn_col = style.COLORS["wn"]
+        style.figure_legend(fig, [
+            style.proxy("target direction $w^*$", style.COLORS["ref"], lw=0.9, ls=":"),
+            style.proxy(r"predicted $\|v_0\|\prod\sqrt{1+c_t^2}$", style.COLORS["ref"], lw=1.2),
+            style.proxy(r"measured $\|v_k\|$", wn_col, marker="o", ms=4, ls="none"),
+            style.proxy("loss with WN (steps on v)", wn_col),
+            style.proxy("plain (steps on w)", style.COLORS["plain"])], ncol=5)
         ax0.set_aspect("equal")
         ax0.set_xlim(-1.7, 1.7)
         ax0.set_ylim(-0.45, 3.45)
@@ -91,12 +98,10 @@ def plot_geometry(res, lr, fig=None):
                lw=1.2, label=r"$\|v_0\|\prod\sqrt{1+c_t^2}$")
     style.line(ax1, "measured", k, norm, color=wn_col, marker="o", ms=4, ls="none",
                label="measured")
-    style.legend(ax1, loc="upper left", fontsize=style.SMALL)
     for name, key, col in (("with WN (steps on v)", "loss_wn", wn_col),
                            ("plain (steps on w)", "loss_plain", style.COLORS["plain"])):
         y = np.asarray(res[key], float)
         style.curve(ax2, k, np.where(np.isfinite(y), np.maximum(y, FLOOR), y), color=col, label=name)
-    style.legend(ax2, loc="upper right", fontsize=style.SMALL)
     style.suptitle(fig, f"step size \u03b7 = {float(lr):.3g}:  c = \u2016\u0394v\u2016/\u2016v\u2016 = "
                         f"{c[0]:.3g},  \u221a(1+c\u00b2) = {np.sqrt(1 + c[0] ** 2):.4f},  "
                         f"measured \u2016v'\u2016/\u2016v\u2016 = {norm[1] / norm[0]:.4f}")
@@ -107,8 +112,11 @@ def plot_stabilization(res, lr, noise, fig=None):
     """Training loss, the first hidden layer's weight norm and its effective learning rate
     against step, with and without WN."""
     if fig is None:
-        fig, axes = style.figure(3, 1, width=3.3, height=2.9, title=" ")
+        fig, axes = style.figure(3, 1, width=3.3, height=3.1, title=" ")
         fig.subplots_adjust(left=0.07, wspace=0.38)
+        style.figure_legend(fig, [
+            style.proxy("plain: \u2016W\u2016, effective rate = \u03b7 (dashed)", style.COLORS["plain"]),
+            style.proxy("with WN: \u2016v\u2016", style.COLORS["wn"])], ncol=2)
         labels = ("training loss (nats, 20-step mean)",
                   "mean column norm, 1st hidden layer",
                   r"effective learning rate $\eta g^2/\|v\|^2$")
@@ -133,8 +141,6 @@ def plot_stabilization(res, lr, noise, fig=None):
         eff = np.asarray(r["eff"], float)
         style.curve(axes[2], t, eff, color=col, label=lab + (" (= \u03b7)" if name == "plain" else ""),
                     limit=30, ls="--" if name == "plain" else "-")
-    for ax in axes:  # the bottom edge holds the "diverged at step k" notes
-        style.legend(ax, loc="upper right" if ax is axes[0] else "upper left", fontsize=style.SMALL)
     return fig
 
 

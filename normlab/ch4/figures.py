@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-from matplotlib.lines import Line2D
 
 from normlab import style
 from normlab.ch4.experiments import EVAL_EVERY, STEPS
@@ -127,9 +126,9 @@ def plot_geometry(r: dict, s, wscale, fig=None, s_curve=None, r_curve=None, half
         # one legend for the three panels, under them: inside a panel it sat on the curves (and
         # on the KL contour, which fills the third panel at large weight scales)
         style.figure_legend(fig, _proxies(("plain", "bn", "wn", "ln")) + [
-            Line2D([], [], color="#999999", ls=":", lw=1, label=r"$\propto 1/r^2$"),
-            Line2D([], [], color="#555555", label="quadratic (Fisher)"),
-            Line2D([], [], color="#555555", ls="--", label="exact KL (third panel)")], ncol=7)
+            style.proxy(r"$\propto 1/r^2$", "#999999", ls=":", lw=1),
+            style.proxy("quadratic (Fisher)"),
+            style.proxy("exact KL (third panel)", ls="--")], ncol=7)
         c.set(xlim=(-half, half), ylim=(-half, half), aspect="equal",
               xlabel=r"$\delta$ along $e_1 \perp w_1$", ylabel=r"$\delta$ along $e_2 \perp w_1$",
               title="where KL = 0.01 nats")
@@ -181,14 +180,15 @@ def plot_training(res: dict, lr, batch_size, fig=None, steps=STEPS, eval_every=E
     """Training loss (10-step trailing mean) and test accuracy of the MLP with no normalization,
     BN and LN at one learning rate and batch size."""
     if fig is None:
-        fig, axes = style.figure(2, 1, width=4.0, height=3.0, title=" ")
+        fig, axes = style.figure(2, 1, width=4.0, height=3.2, title=" ")
         a, b = axes[0]
         a.set(xlim=(0, steps + 2), ylim=(0, LOSS_TOP), xlabel="SGD step",
               ylabel="training loss (nats, 10-step mean)")
         b.set(xlim=(0, steps + 2), ylim=(0, 100), xlabel="SGD step", ylabel="test accuracy (%)")
         b.axhline(10, color="#999999", lw=0.8, ls=":")
-        # a fixed legend (drawn once, with the background); divergence is marked on the curves
-        a.legend(handles=_proxies(("none", "bn", "ln")), loc="upper right", fontsize=style.SMALL)
+        # a fixed legend under the panels (drawn once, with the background); divergence is
+        # marked on the curves
+        style.figure_legend(fig, _proxies(("none", "bn", "ln")), ncol=3)
     a, b = style.axes(fig)[0]
     style.suptitle(fig, f"learning rate {float(lr):.3g}, batch size {int(round(float(batch_size)))}")
     t = np.arange(1, steps + 1)
@@ -213,7 +213,7 @@ def plot_training(res: dict, lr, batch_size, fig=None, steps=STEPS, eval_every=E
 def _proxies(kinds):
     """Legend handles for ``kinds`` (lines that are never drawn), so that a retained-mode figure
     can draw its legend once, with its fixed parts."""
-    return [Line2D([], [], color=COLORS[k], label=NAMES[k]) for k in kinds]
+    return [style.proxy(NAMES[k], COLORS[k]) for k in kinds]
 
 
 def plot_batch(curves: dict, batches=(128, 4, 1), steps=STEPS, eval_every=EVAL_EVERY):

@@ -36,7 +36,9 @@ def plot_landscape(E: dict, names=("standard", "bn"), title=None, fig=None, ylim
     ``{"probe_loss", "probe_dgrad", "beta"}`` ranges (all three on log axes; the explorable's,
     from its whole grid), or None to fit the data."""
     if fig is None:
-        fig, ax = style.figure(3, 1, width=3.6, height=2.8, title=title)
+        fig, ax = style.figure(3, 1, width=3.6, height=3.0, title=title)
+        style.figure_legend(fig, [style.proxy(LABELS[n], KIND_COLORS[n]) for n in names],
+                            ncol=len(names))
         ax[0, 0].set(xlabel="training step", ylabel="loss along gradient (nats)", title="loss landscape")
         ax[0, 1].set(xlabel="training step", ylabel=r"$\|\nabla L(\theta-\eta G)-G\|_2$",
                      title="gradient predictiveness")
@@ -62,7 +64,6 @@ def plot_landscape(E: dict, names=("standard", "bn"), title=None, fig=None, ylim
     if ylims is None:
         for a in ax[0]:
             style.rescale(a)
-    style.legend(ax[0, 0], loc="upper right")
     return fig
 
 
@@ -73,7 +74,9 @@ def plot_noisy(E: dict, title=None, fig=None, ylims=None):
     ``ylims``: fixed ``{"loss", "act_pct"}`` ranges (the explorable's), or None to fit the data;
     with fixed ranges a curve that blows up is drawn up to the top of its panel and marked."""
     if fig is None:
-        fig, ax = style.figure(2, 1, width=4.2, height=3.0, title=title)
+        fig, ax = style.figure(2, 1, width=4.2, height=3.2, title=title)
+        kinds = ("standard", "bn", "bn+noise", "standard+noise")
+        style.figure_legend(fig, [style.proxy(LABELS[n], KIND_COLORS[n]) for n in kinds], ncol=4)
         ax[0, 0].set(xlabel="training step", ylabel="training loss (nats)", title="training")
         ax[0, 1].set(xlabel="training step", ylabel="layer output y (a.u.)",
                      title=f"one unit of layer {ACT_LAYER + 1}: "
@@ -97,8 +100,6 @@ def plot_noisy(E: dict, title=None, fig=None, ylims=None):
         ok = np.all(np.isfinite(p), axis=1)
         style.band(ax[0, 1], n, t[ok], p[ok, 0], p[ok, 2], color=KIND_COLORS[n], alpha=0.25, lw=0)
         style.curve(ax[0, 1], t, p[:, 1], color=KIND_COLORS[n], lw=1.0, label=LABELS[n])
-    style.legend(ax[0, 0])
-    style.legend(ax[0, 1], fontsize=style.SMALL)
     if ylims is None:  # the static figure: fit its margins to its labels once
         for a in ax[0]:
             style.rescale(a)
