@@ -399,10 +399,12 @@ def png(fig, quantize: bool = False, close: bool = True) -> bytes:
 # ------------------------------------------------------------------------------------------------
 # Legibility: which pieces of text a reader sees, and whether two of them collide
 # ------------------------------------------------------------------------------------------------
-def visible_texts(fig) -> list:
+def visible_texts(fig, fit_first: bool = True) -> list:
     """``(description, bbox, points)`` of every piece of text a reader sees on ``fig`` after drawing it:
     figure and panel titles, axis labels, the tick labels inside the axis range, legend entries,
     annotations. Bounding boxes are in display pixels."""
+    if not fit_first:  # a notebook shows a static figure with the margins it was given
+        _reg(fig)["laid_out"] = True
     render(fig)  # laid out and drawn as the reader sees it (an explorable's frame, say)
     r = fig.canvas.get_renderer()
     out = []
@@ -445,15 +447,17 @@ def visible_texts(fig) -> list:
     return out
 
 
-def text_problems(fig, pad: float = 0.5) -> list[str]:
+def text_problems(fig, pad: float = 0.5, fit_first: bool = True) -> list[str]:
     """Pairs of visible texts that overlap (by more than ``pad`` pixels), and texts that stick out
     of the figure, or are smaller than ``SMALL``: what a reader could not read. Empty when the
-    figure is legible."""
-    texts = visible_texts(fig)
+    figure is legible. ``fit_first=False`` checks the figure with its own margins, as a notebook
+    shows a static figure (cropped to what it draws, so nothing is cut off there); otherwise it is
+    laid out once, as an explorable's frames are."""
+    texts = visible_texts(fig, fit_first)
     W, H = fig.canvas.get_width_height()
     out = [f"{what} is {size:g} pt (the smallest text is {SMALL:g} pt)"
            for what, _, size in texts if size < SMALL - 1e-9]
-    for what, b, _ in texts:
+    for what, b, _ in texts if fit_first else ():  # a notebook crops to the figure's contents
         if b.x0 < -pad or b.y0 < -pad or b.x1 > W + pad or b.y1 > H + pad:
             out.append(f"{what} sticks out of the figure")
     boxes = [(what, b) for what, b, _ in texts]

@@ -218,7 +218,7 @@ def plot_batch_noise(res):
     ax1.set_xlabel("batch size $m$")
     ax1.set_ylabel("excess kurtosis of the noise")
     ax1.set_title("tails of the noise", fontsize=style.PANEL)
-    ax1.legend(loc="center right", fontsize=style.SMALL)
+    ax1.legend(loc="best", fontsize=style.SMALL)
     return fig
 
 
@@ -240,7 +240,7 @@ def plot_experiment(res, norm0, lr_index: int = 2):
     ax.set_xlabel("SGD step")
     ax.set_ylabel("training loss (nats, 10-step mean)")
     ax.set_title(f"learning rate {LRS[lr_index]:.3g}, 3 seeds", fontsize=style.PANEL)
-    ax.legend(loc="lower left", fontsize=style.SMALL)
+    ax.legend(loc="best", fontsize=style.SMALL)
     ax = axes[0, 1]
     for name in VARIANTS:
         loss, acc = res[name]["loss"], res[name]["acc"][..., -1]

@@ -61,9 +61,10 @@ def plot_landscape(E: dict, names=("standard", "bn"), title=None, fig=None, ylim
         _band(ax[0, 0], n, t, h["probe_loss"].min(1), h["probe_loss"].max(1), c, LABELS[n])
         _band(ax[0, 1], n, t, h["probe_dgrad"].min(1), h["probe_dgrad"].max(1), c, LABELS[n])
         style.curve(ax[0, 2], t, h["beta"], color=c, label=LABELS[n], lw=1.2)
-    if ylims is None:
+    if ylims is None:  # the static figure: fit its margins to its labels and legend once
         for a in ax[0]:
             style.rescale(a)
+        style.fit(fig)
     return fig
 
 
