@@ -14,6 +14,8 @@ checkout, then runs. ``build --clean`` starts from an empty ``_build`` (no execu
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,6 +68,17 @@ def ensure_env(requirements: str) -> None:
 BUILD_ARGS = ["build", ".", "--builder", "html", "--warningiserror", "--keep-going"]
 
 
+#: Results kept between the build and the tests (normlab.cache): under _build, so --clean clears it.
+CACHE = ROOT / "_build" / "cache"
+
+
+def environment() -> dict:
+    """The environment of the build and the tests: normlab's result cache on (see normlab/cache.py)."""
+    env = dict(os.environ)
+    env.setdefault("NORMLAB_CACHE", str(CACHE))
+    return env
+
+
 def forget_stale_outputs(root: Path = ROOT) -> bool:
     """Drop the execution cache and Sphinx's saved doctrees when ``normlab``'s code changed since
     the last build: jupyter-cache keys a notebook's outputs on the notebook's own source only, so
@@ -78,7 +91,7 @@ def forget_stale_outputs(root: Path = ROOT) -> bool:
     stale = stamp.exists() and stamp.read_text() != digest.hexdigest()
     if stale:
         say("normlab changed since the last build: the notebooks run again")
-        for d in (".jupyter_cache", ".doctrees"):
+        for d in (".jupyter_cache", ".doctrees", "cache"):
             shutil.rmtree(root / "_build" / d, ignore_errors=True)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest.hexdigest())
@@ -88,7 +101,7 @@ def forget_stale_outputs(root: Path = ROOT) -> bool:
 def build_book(bindir: Path) -> subprocess.CompletedProcess:
     """Run Jupyter Book from ``bindir`` (a venv's bin folder) on this checkout."""
     forget_stale_outputs()
-    return subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=ROOT)
+    return subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=ROOT, env=environment())
 
 
 def source_files() -> list[Path]:
@@ -104,21 +117,33 @@ def source_files() -> list[Path]:
 
 def build_student(bindir: Path) -> int:
     """The student edition of the website: a copy of the book whose notebooks have no solutions
-    (tools/course.py student-edition), built into _build/student/html."""
+    (tools/course.py student-edition), built into _build/student/html. When the website's build
+    has run the current notebooks, their outputs are reused (tools/executed.py): the student
+    edition's cells are the website's minus the solutions, so nothing is executed twice."""
     sys.path.insert(0, str(ROOT))
     from tools.course import student_edition
 
     src = ROOT / "_build" / "student-src"
     shutil.rmtree(src, ignore_errors=True)
+    reused = []
     for f in source_files():
         dst = src / f.relative_to(ROOT)
         dst.parent.mkdir(parents=True, exist_ok=True)
         if f.suffix == ".ipynb" and f.parent.name == "notebooks":
             student_edition(f, dst)
+            fill = subprocess.run([str(bindir / "python"), str(ROOT / "tools" / "executed.py"),
+                                   "--fill", str(f), str(dst)], cwd=ROOT, capture_output=True)
+            reused.append(fill.returncode == 0)
         else:
             shutil.copy2(f, dst)
+    if reused and all(reused):
+        say("the student edition reuses the website build's outputs (no notebook runs again)")
+        config = src / "_config.yml"
+        config.write_text(re.sub(r"execute_notebooks: *\w+", "execute_notebooks: \"off\"",
+                                 config.read_text()))
     say("jupyter-book " + " ".join(BUILD_ARGS) + "  (student edition)")
-    rc = subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=src).returncode
+    rc = subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=src,
+                        env=environment()).returncode
     if rc == 0:
         out = ROOT / "_build" / "student" / "html"
         shutil.rmtree(out, ignore_errors=True)
@@ -143,7 +168,8 @@ def build(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     ensure_env("requirements-test.txt")
-    return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode  # testpaths: tests
+    return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT,  # testpaths: tests
+                          env=environment()).returncode
 
 
 def bench(args: list[str]) -> int:

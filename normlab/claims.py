@@ -38,6 +38,8 @@ from typing import Callable
 
 import numpy as np
 
+from normlab import cache
+
 # Modules that define CLAIMS, in chapter order.
 MODULES = ["normlab.ch1.claims", "normlab.ch2.claims", "normlab.ch3.claims", "normlab.ch4.claims",
            "normlab.ch5.claims"]
@@ -121,6 +123,28 @@ def _call(fn) -> tuple:
         return f"error: {type(e).__name__}: {e}", False, None
 
 
+def _registered(c: Claim) -> tuple[int, int] | None:
+    """``(chapter, k)`` when ``c`` is the k-th claim of its chapter's CLAIMS (not a stand-in)."""
+    same = all_claims(c.chapter)
+    k = next((i for i, x in enumerate(same) if x is c), None)
+    return None if k is None else (c.chapter, k + 1)
+
+
+@cache.cached
+def _outcome(chapter: int, k: int, what: str) -> tuple:
+    """The measurement (``what="measure"``) or control of claim ``chapter.k``: kept on disk by
+    :mod:`normlab.cache` when it is on, so one build-and-test run measures each claim once."""
+    c = all_claims(chapter)[k - 1]
+    return _call(c.measure if what == "measure" else c.control)
+
+
+def _measured(c: Claim, what: str) -> tuple:
+    where = _registered(c) if cache.location() is not None else None
+    if where is None:
+        return _call(c.measure if what == "measure" else c.control)
+    return _outcome(*where, what)
+
+
 def check(c: Claim, controls: bool = False) -> Row:
     """Measure one claim (and, with ``controls``, its control). A measurement that raises is a
     FAIL with the error as its text; so is a claim without a valid paper verdict, an empirical
@@ -128,7 +152,7 @@ def check(c: Claim, controls: bool = False) -> Row:
     from the paper's setting. A control that raises counts as passing (it did not show that the
     check can fail)."""
     t0 = time.perf_counter()
-    measured, passed, verdict = _call(c.measure)
+    measured, passed, verdict = _measured(c, "measure")
     verdict = verdict or c.verdict
     if verdict not in VERDICTS:
         measured += f" [no valid paper verdict: {verdict!r}]"
@@ -141,7 +165,7 @@ def check(c: Claim, controls: bool = False) -> Row:
         passed = False
     control, control_passed = "", None
     if controls and c.control is not None:
-        control, control_passed, _ = _call(c.control)
+        control, control_passed, _ = _measured(c, "control")
         if control.startswith("error:"):
             control_passed = True
     return Row(c.chapter, c.claim, measured, c.expected, passed, time.perf_counter() - t0,
