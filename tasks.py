@@ -138,9 +138,9 @@ def build_student(bindir: Path) -> int:
             shutil.copy2(f, dst)
     if reused and all(reused):
         say("the student edition reuses the website build's outputs (no notebook runs again)")
-        config = src / "_config.yml"
-        config.write_text(re.sub(r"execute_notebooks: *\w+", "execute_notebooks: \"off\"",
-                                 config.read_text()))
+        config = src / "_config.yml"  # the chapters keep their outputs; the claims page still runs
+        config.write_text(re.sub(r"(\n  execute_notebooks: *\w+\n)", r"\1  exclude_patterns: [\"notebooks/*\"]\n",
+                                 config.read_text(), count=1))
     say("jupyter-book " + " ".join(BUILD_ARGS) + "  (student edition)")
     rc = subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=src,
                         env=environment()).returncode
