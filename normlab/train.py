@@ -42,8 +42,9 @@ def accuracy(logits, y):
 
 def dead_fraction(pre):
     """The largest, over hidden layers, fraction of ReLU units that are inactive (input <= 0) on
-    every row: ``pre`` is ``nets.apply_mlp``'s ``aux["pre"]`` on an evaluation set."""
-    return jnp.max(jnp.stack([jnp.mean(jnp.all(z <= 0, axis=0)) for z in pre]))
+    every row (a conv net's channel: at every position of every row): ``pre`` is
+    ``nets.apply_mlp``'s ``aux["pre"]`` on an evaluation set."""
+    return jnp.max(jnp.stack([jnp.mean(jnp.all(z <= 0, axis=tuple(range(z.ndim - 1)))) for z in pre]))
 
 
 # ------------------------------------------------------------------------------------------------
