@@ -88,23 +88,11 @@ def _is_directive(tok) -> bool:
 
 
 def _quote(md: str) -> str:
-    """``md`` as a CommonMark block quote. Display math is put on one line, so that a renderer
-    that cuts out ``$$...$$`` before it parses the markdown (JupyterLab, Colab) gets no ``>``."""
-    out, math = [], None
-    for line in md.splitlines():
-        if math is not None:
-            math.append(line.strip())
-            if line.strip().endswith("$$"):
-                out.append(" ".join(math))
-                math = None
-            continue
-        if line.strip().startswith("$$") and not (line.strip().endswith("$$") and len(line.strip()) > 2):
-            math = [line.strip()]
-            continue
-        out.append(line)
-    if math is not None:
-        out.append(" ".join(math))
-    return "\n".join(f"> {line}".rstrip() for line in out)
+    """``md`` in a block quote: an HTML ``<blockquote>`` around markdown (blank lines keep the
+    inside markdown, in CommonMark as in Colab and JupyterLab). Not ``>`` prefixes: a renderer
+    that cuts out the math before it parses the markdown (JupyterLab, Colab) would keep the ``>``
+    of every line a formula spans."""
+    return f"<blockquote>\n\n{md.strip()}\n\n</blockquote>"
 
 
 class Chapter:
@@ -132,8 +120,8 @@ class Chapter:
             return f"${content}$"
         if name in ("cite", "cite:p", "cite:t", "cite:ps", "cite:ts"):
             keys = [k.strip() for k in content.split(",")]
-            return "; ".join(f"[{cite_text(self.site.bib, k, name)}]({self.site.url('book/bibliography')})"
-                             for k in keys)
+            return "; ".join(f"[{cite_text(self.site.bib, k, name)}]"
+                             f"({self.site.url('book/bibliography', self.site.bib_anchor(k))})" for k in keys)
         if name in ("ref", "numref", "prf:ref", "doc", "term", "eq", "numref"):
             text, target = self._explicit(content)
             url, shown = self.site.resolve(name, target, self.page)

@@ -71,8 +71,9 @@ class Site:
         out = Numbered()
         for div in self.soup(page).find_all("div", class_="admonition"):
             classes = div.get("class", [])
-            if not (("proof" in classes and "proof" != classes[-2:-1] and len(classes) > 2)
-                    or "exercise" in classes) or not div.get("id"):
+            # sphinx-proof: "proof <kind> admonition" (a bare "proof admonition" is a proof)
+            if not (("proof" in classes and len(classes) > 2) or "exercise" in classes) \
+                    or not div.get("id"):
                 continue
             title = div.find(class_="admonition-title")
             num = title.find(class_="caption-number") if title else None
@@ -109,6 +110,15 @@ class Site:
                     target = page if not path else _join(base, path)
                     self._links.setdefault((target, anchor), _text(a))
         return self._links
+
+    def bib_anchor(self, key: str) -> str | None:
+        """The anchor of a bibliography entry on the website: the one its citations link to."""
+        who, year = self.bib[key]
+        want = f"{who}, {year}"
+        for (page, anchor), text in self.link_texts().items():
+            if page == "book/bibliography" and text.replace(" ,", ",") == want:
+                return anchor
+        return None
 
     def title(self, page: str) -> str:
         h1 = self.soup(page).find("h1")
