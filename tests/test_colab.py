@@ -202,3 +202,29 @@ def test_the_cli_says_what_to_do_without_a_build(tmp_path):
     proc = subprocess.run([sys.executable, "tools/colab.py", "--build", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "tasks.py build" in proc.stdout and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("edition", ["full", "student"])
+def test_the_colab_button_follows_the_edition_being_built(monkeypatch, edition):
+    """book/_ext/colab_launch.py: the student website (`tasks.py build --student`, which sets
+    NORMLAB_EDITION=student) opens the student edition; a Markdown page has no Colab button."""
+    import types
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import colab_launch
+
+    monkeypatch.setenv("NORMLAB_EDITION", edition)
+    app = types.SimpleNamespace(srcdir=ROOT)
+
+    def page(name):
+        buttons = [{"text": "Binder", "url": "b"}, {"text": "Colab", "url": "old"}]
+        ctx = {"header_buttons": [{"label": "launch-buttons", "buttons": buttons}]}
+        colab_launch._retarget(app, name, "page.html", ctx, None)
+        return ctx["header_buttons"]
+
+    nb = NOTEBOOKS[0]
+    [group] = page(f"notebooks/{nb.stem}")
+    assert group["buttons"][1]["url"] == sync.colab_url(sync.facts(), nb, edition)
+    assert f"/blob/colab/{'student/' if edition == 'student' else ''}notebooks/{nb.name}" in group["buttons"][1]["url"]
+    [group] = page("book/claims")
+    assert [b["text"] for b in group["buttons"]] == ["Binder"]

@@ -18,7 +18,7 @@ with myst-parser's own markdown-it stack and written back as CommonMark + HTML +
   ``{ref}``, ``{numref}``, ``{doc}``, ``{term}`` become links to the website; ``(label)=`` targets
   and ``%`` comments are dropped.
 
-Code cells (the setup cell included) are copied unchanged. The numbers and titles of the numbered
+Code cells (the setup cell included) are copied unchanged. The numbers of the numbered
 blocks, and the text of cross-references, are read from the built HTML, so they are the website's.
 The website's address is GitHub Pages' for the repository in ``_config.yml`` (tools/sync.py).
 """
@@ -120,11 +120,16 @@ class Chapter:
             return f"${content}$"
         if name in ("cite", "cite:p", "cite:t", "cite:ps", "cite:ts"):
             keys = [k.strip() for k in content.split(",")]
+            if unknown := [k for k in keys if k not in self.site.bib]:
+                raise ColabError(f"{self.page}, cell {self.cell}: no bibliography entry {unknown}")
             return "; ".join(f"[{cite_text(self.site.bib, k, name)}]"
                              f"({self.site.url('book/bibliography', self.site.bib_anchor(k))})" for k in keys)
-        if name in ("ref", "numref", "prf:ref", "doc", "term", "eq", "numref"):
+        if name in ("ref", "numref", "prf:ref", "doc", "term", "eq"):
             text, target = self._explicit(content)
-            url, shown = self.site.resolve(name, target, self.page)
+            try:
+                url, shown = self.site.resolve(name, target, self.page)
+            except KeyError as exc:
+                raise ColabError(f"{self.page}, cell {self.cell}: {exc.args[0]}") from None
             return f"[{text or shown}]({url})"
         raise ColabError(f"{self.page}, cell {self.cell}: unknown role {{{name}}} ({content!r})")
 
@@ -195,9 +200,9 @@ class Chapter:
             return _quote("*Proof.* " + self.markdown(body).strip() + " $\\square$") + "\n"
         if name.startswith("prf:") and kind in THEOREM_LIKE or name == "exercise":
             label = options.get("label")
-            caption, title = self.next_numbered(name, label)
+            caption, _ = self.next_numbered(name, label)
             anchor = f'<a id="{label}"></a>' if label else ""
-            head = f"{anchor}**{caption}**" + (f" ({self.inline_only(title or arg)})" if (title or arg) else "")
+            head = f"{anchor}**{caption}**" + (f" ({self.inline_only(arg)})" if arg else "")
             return _quote(head + "\n\n" + self.markdown(body).strip()) + "\n"
         if name == "solution-start":
             label = arg.strip()
@@ -285,6 +290,8 @@ def build(build_dir: Path = ROOT / "_build", notebooks: list[Path] | None = None
     """Write both editions of every chapter; return the files written."""
     from tools.course import student_edition
 
+    if not (build_dir / "html" / "index.html").exists():
+        raise ColabError(f"no built website in {build_dir / 'html'}; run `python3 tasks.py build` first")
     site = Site(build_dir / "html", sync.facts())
     written = []
     for src in notebooks or sync.notebooks():
@@ -306,12 +313,9 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python3 tools/colab.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--build", type=Path, default=ROOT / "_build", help="the build folder (default _build)")
     a = p.parse_args(argv)
-    if not (a.build / "html" / "index.html").exists():
-        print(f"colab: no built website in {a.build / 'html'}; run `python3 tasks.py build` first")
-        return 1
     try:
         files = build(a.build)
-    except ColabError as exc:
+    except (ColabError, FileNotFoundError) as exc:
         print(f"colab: {exc}")
         return 1
     for f in files:

@@ -131,6 +131,8 @@ class Site:
             doc = _join(PurePosixPath("."), doc.lstrip("/")).removesuffix(".md").removesuffix(".ipynb")
             return self.url(doc), self.title(doc)
         anchor = target.lower().replace("_", "-") if role in ("ref", "numref") else target
+        if role == "eq":
+            anchor = f"equation-{target}"
         if role == "term":
             anchor = "term-" + target.replace(" ", "-")
         where = self.ids().get(anchor)
