@@ -174,6 +174,8 @@ class Chapter:
                 first = lines[span[0]]
                 indent = first[:len(first) - len(first.lstrip())]
                 new = self.directive(tok, closes, opened)
+                if new.strip() and not new.endswith("\n\n"):  # a blank line ends an HTML block
+                    new = new.rstrip("\n") + "\n\n"
                 edits[span] = "".join(indent + ln if ln.strip() else ln
                                       for ln in new.splitlines(keepends=True))
             elif tok.type in ("myst_target", "myst_line_comment", "myst_block_break"):
