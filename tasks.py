@@ -142,8 +142,8 @@ def build_student(bindir: Path) -> int:
         config.write_text(re.sub(r"(\n  execute_notebooks: *\w+\n)", r"\1  exclude_patterns: [\"notebooks/*\"]\n",
                                  config.read_text(), count=1))
     say("jupyter-book " + " ".join(BUILD_ARGS) + "  (student edition)")
-    rc = subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=src,
-                        env=environment()).returncode
+    env = {**environment(), "NORMLAB_EDITION": "student"}  # Colab buttons -> the student edition
+    rc = subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=src, env=env).returncode
     if rc == 0:
         out = ROOT / "_build" / "student" / "html"
         shutil.rmtree(out, ignore_errors=True)
@@ -161,8 +161,11 @@ def build(args: list[str]) -> int:
         return build_student(VENV / "bin")
     say("jupyter-book " + " ".join(BUILD_ARGS))
     rc = build_book(VENV / "bin").returncode
+    if rc == 0:  # the rendered editions for Colab, from the build's values (tools/colab.py)
+        rc = subprocess.run([str(PY), "tools/colab.py"], cwd=ROOT).returncode
     if rc == 0:
-        say(f"the website is in {ROOT / '_build' / 'html'} (open index.html)")
+        say(f"the website is in {ROOT / '_build' / 'html'} (open index.html); Colab editions in "
+            f"{ROOT / '_build' / 'colab'} and {ROOT / '_build' / 'colab-student'}")
     return rc
 
 

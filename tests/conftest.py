@@ -29,3 +29,13 @@ def built_book():
     assert proc.returncode == 0, "the book build failed (see the Sphinx output above)"
     print(f"book built in {time.perf_counter() - t0:.0f} s")
     return ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def colab_editions(built_book):
+    """The Colab editions written from the built book, as `tasks.py build` writes them
+    (tools/colab.py): {"full": _build/colab, "student": _build/colab-student}."""
+    from tools import colab
+
+    colab.build(ROOT / "_build")
+    return {"full": ROOT / "_build" / "colab", "student": ROOT / "_build" / "colab-student"}

@@ -1,4 +1,7 @@
-"""Each chapter runs alone in a Colab-like fresh runtime, at the oldest versions normlab declares.
+"""Each chapter runs alone in a Colab-like fresh runtime, as Colab users run it (its rendered
+edition, tools/colab.py: what the website's Colab button opens), at the oldest versions normlab
+declares. The student edition of the same rendering goes through the grader: an honest student's
+answers score full marks.
 
 A notebook is copied alone into an empty folder; a new virtual environment holds only what a
 Colab runtime has (jax, numpy, matplotlib, ipywidgets, scikit-learn) plus the kernel machinery,
@@ -78,13 +81,13 @@ def fresh_python(tmp_path_factory):
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
-def test_chapter_runs_alone_in_a_fresh_runtime(nb, wheelhouse, fresh_python, tmp_path):
+def test_chapter_runs_alone_in_a_fresh_runtime(nb, wheelhouse, fresh_python, tmp_path, colab_editions):
     # each chapter starts without normlab, as on a new Colab runtime (the venv is shared for speed)
     subprocess.run([str(fresh_python), "-m", "pip", "uninstall", "--quiet", "--yes", "normlab"],
                    capture_output=True)
     work = tmp_path / "alone"
     work.mkdir()
-    shutil.copy(nb, work / nb.name)
+    shutil.copy(colab_editions["full"] / nb.name, work / nb.name)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "NORMLAB"))}
     env.update(PIP_FIND_LINKS=str(wheelhouse), PIP_NO_INDEX="1", MPLBACKEND="Agg",
                PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -105,3 +108,22 @@ def test_chapter_runs_alone_in_a_fresh_runtime(nb, wheelhouse, fresh_python, tmp
     where = subprocess.run([str(fresh_python), "-c", "import normlab; print(normlab.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, env=env)
     assert str(fresh_python.parent.parent) in where.stdout, "normlab did not come from the wheel"
+
+
+def test_the_rendered_student_edition_grades_an_honest_student(colab_editions, tmp_path):
+    """Chapter 2's rendered student edition with an honest student's answers added at its end:
+    `tools/course.py grade` (the instructors' command) gives it full marks."""
+    import nbformat
+
+    from test_course import HONEST
+
+    sub = tmp_path / "02_naive_normalization.ipynb"
+    nb = nbformat.read(colab_editions["student"] / sub.name, as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in HONEST]
+    nbformat.write(nb, sub)
+    proc = subprocess.run([sys.executable, "tools/course.py", "grade", str(sub)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    from normlab.ch2.exercises import EXERCISES
+
+    n = len(EXERCISES)
+    assert proc.returncode == 0 and f"{n}/{n}" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
