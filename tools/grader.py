@@ -50,6 +50,8 @@ from normlab.checks import AUTODIFF, Result, StudentError
 from tools import kernel_side, sandbox
 from tools.kernel_side import KERNEL_HELPER  # noqa: F401  (re-exported for the tests)
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def decode(v):
     """The JSON a kernel wrote back into Python values (arrays read without pickle)."""
@@ -79,6 +81,7 @@ class Limits:
     output_bytes: int = 5_000_000  # what the notebook may print before it is stopped
     memory_gb: float = 4.0         # the kernel's address space
     sandbox: bool = True           # False: no bubblewrap (only for trusted notebooks)
+    run_all: bool = False          # True: also the chapter's own unchanged cells (its figures)
 
 
 @dataclass
@@ -92,6 +95,7 @@ class Run:
     limits: Limits | None = None
     skipped: int = 0
     cells: list = field(default_factory=list)  # the code that ran (for the static checks)
+    seconds: list = field(default_factory=list)  # (code cell number, seconds it took)
 
 
 def _start(run: Run):
@@ -174,12 +178,29 @@ def _drain(run: Run, wait: float = 10.0) -> bool:
     return False
 
 
-def execute_submission(path: Path, limits: Limits, nb=None) -> Run:
-    """Execute every code cell of the notebook at ``path`` in a fresh sandboxed kernel."""
+def chapter_cells(chapter: int | None) -> list[str]:
+    """The code cells of the instructor's copy of the chapter (none if it is not at hand)."""
+    if chapter is None:
+        return []
+    found = sorted((ROOT / "notebooks").glob(f"{chapter:02d}_*.ipynb"))
+    if not found:
+        return []
+    nb = nbformat.read(str(found[0]), as_version=4)
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def execute_submission(path: Path, limits: Limits, nb=None, chapter: int | None = None) -> Run:
+    """Execute the code cells of the notebook at ``path`` that grading needs (all of them with
+    ``limits.run_all``; see :func:`tools.kernel_side.needed`) in a fresh sandboxed kernel."""
     if limits.sandbox:
         sandbox.check()
     nb = nb if nb is not None else nbformat.read(str(path), as_version=4)
     cells = [c.source for c in nb.cells if c.cell_type == "code"]
+    keep = [True] * len(cells)
+    if not limits.run_all and chapter is not None:
+        keep = kernel_side.needed(cells, chapter_cells(chapter),
+                                  [ex.function for ex in exercises(chapter)])
+    chapters_own = len(keep) - sum(keep)
     run = Run(exchange=Path(tempfile.mkdtemp(prefix="grade-")), limits=limits)
     try:
         run.km, run.kc = _start(run)
@@ -192,7 +213,7 @@ def execute_submission(path: Path, limits: Limits, nb=None) -> Run:
         for cmd in installs:
             run.notes.append(f"code cell {k + 1}: `{cmd[:80]}` was not run: the grader installs "
                              "nothing and has no network")
-        if code is None:
+        if code is None or not keep[k]:
             run.skipped += 1
             continue
         run.cells.append(code)
@@ -201,7 +222,9 @@ def execute_submission(path: Path, limits: Limits, nb=None) -> Run:
             run.notes.append(f"the notebook ran out of time ({limits.notebook_s:.0f} s) before cell "
                              f"{k + 1} of {len(cells)}")
             break
+        t1 = time.monotonic()
         status, detail = _execute(run, code, min(limits.cell_s, left))
+        run.seconds.append((k + 1, time.monotonic() - t1))
         if status == "error":
             run.notes.append(f"code cell {k + 1} raised {detail}")
         elif status == "timeout":
@@ -217,8 +240,9 @@ def execute_submission(path: Path, limits: Limits, nb=None) -> Run:
             continue
         done.append(code)
     if run.skipped:
-        run.notes.append(f"{run.skipped} cells that only display an explorable or the claims table "
-                         "were not run (grading does not use them)")
+        run.notes.append(f"{run.skipped} cells were not run: {chapters_own} of the chapter's own "
+                         "cells (its figures and tables) and the explorable and claims-table "
+                         "displays; grading does not read them")
     run.kc.execute_interactive(KERNEL_HELPER, timeout=30, output_hook=lambda m: None,
                                store_history=False)
     return run
@@ -366,7 +390,7 @@ def grade(path: Path, chapter: int | None = None, limits: Limits | None = None,
     ch = chapter_of(path, chapter, nb)
     todo = exercises(ch)
     seed = random.SystemRandom().randrange(1, 2**31) if seed is None else seed
-    run = execute_submission(path, limits, nb)
+    run = execute_submission(path, limits, nb, ch)
     results, flags = [], {}
     tamper = kernel_side.tampering(run.cells)
     if tamper:

@@ -49,6 +49,50 @@ def _display_only(code: str) -> bool:
     return name.endswith("_explorable") or (name == "table" and owner == "claims")
 
 
+def _norm(src: str) -> str:
+    return "\n".join(line.rstrip() for line in src.strip().splitlines())
+
+
+def _names(src: str) -> tuple[set, set, bool] | None:
+    """(names the cell reads but does not set itself, names it sets, whether it imports)."""
+    tree = _parse(src)
+    if tree is None:
+        return None
+    loads, stores, imports = set(), set(), False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stores.add(node.name)
+        elif isinstance(node, ast.arg):
+            stores.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports = True
+            stores.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return loads - stores, stores, imports
+
+
+def needed(cells: list[str], chapter_cells: list[str], functions: list[str]) -> list[bool]:
+    """Which cells grading must run. A cell the student wrote or changed always runs; a cell
+    that is the chapter's own, unchanged, runs only if it imports, defines or checks an exercise
+    function, or sets a name that a cell which runs reads (followed back to the first cell);
+    the others compute the book's figures and tables, which grading never reads."""
+    ref = {_norm(c) for c in chapter_cells}
+    info = [_names(c) for c in cells]
+    keep = [_norm(c) not in ref or i is None or i[2]
+            or any(re.search(rf"\bdef {f}\(|check_\w+\({f}\b", c) for f in functions)
+            for c, i in zip(cells, info)]
+    need = set()
+    for k, i in enumerate(info):
+        if keep[k] and i is not None:
+            need |= i[0]
+    for k in reversed(range(len(cells))):
+        if not keep[k] and info[k][1] & need:
+            keep[k] = True
+            need |= info[k][0]
+    return keep
+
+
 def _parse(src: str):
     try:
         return ast.parse(_MAGIC.sub(lambda m: m.group(1) + "pass", src))
