@@ -55,13 +55,15 @@ def colab(nb: dict, name: str = "", t0_ms: int = 1_765_000_000_000) -> dict:
 
 def submission(path: Path, chapter: int, *, fill: dict | None = None, full: bool = False,
                extra: list[str] = (), first: list[str] = (), student_id: str = "",
-               name: str = "", before: dict | None = None) -> Path:
+               name: str = "", before: dict | None = None, import_prefix: str = "",
+               answers: dict | None = None) -> Path:
     """A submission of ``chapter`` at ``path``.
 
     full: the whole student edition (every section), else just its id and import cells, the
     exercise stubs and checks (fast to run); fill: function name -> code replacing its stub
     (``"solution"`` for the reference); extra: cells appended; first: cells added after the
-    import cell; before: function name -> cells inserted just before its stub."""
+    import cell; before: function name -> cells inserted just before its stub; import_prefix: code
+    put at the top of the import cell; answers: question label -> text for its answer cell."""
     tmp = path.with_suffix(".student.ipynb")
     course.student_edition(CHAPTERS[chapter], tmp)
     nb = json.loads(tmp.read_text())
@@ -73,6 +75,12 @@ def submission(path: Path, chapter: int, *, fill: dict | None = None, full: bool
         if c["cell_type"] == "code" and "STUDENT_ID =" in src:
             src = src.replace('STUDENT_ID = ""', f'STUDENT_ID = "{student_id}"')
             c = {**c, "source": src.splitlines(keepends=True)}
+        if c["cell_type"] == "code" and "from normlab" in src and import_prefix:
+            c = {**c, "source": (import_prefix + "\n" + src).splitlines(keepends=True)}
+        if c["cell_type"] == "markdown" and src.startswith("**Your answer [") and answers:
+            label = src[len("**Your answer ["):src.index("]")]
+            if label in answers:
+                c = {**c, "source": (src.replace(course.PLACEHOLDER, answers[label])).splitlines(keepends=True)}
         m = re.search(r"^def (\w+)\(", src, re.M) if c["cell_type"] == "code" else None
         stub = m and "raise NotImplementedError" in src and m.group(1) in sols
         if stub:

@@ -200,7 +200,6 @@ def execute_submission(path: Path, limits: Limits, nb=None, chapter: int | None 
     if not limits.run_all and chapter is not None:
         keep = kernel_side.needed(cells, chapter_cells(chapter),
                                   [ex.function for ex in exercises(chapter)])
-    chapters_own = len(keep) - sum(keep)
     run = Run(exchange=Path(tempfile.mkdtemp(prefix="grade-")), limits=limits)
     try:
         run.km, run.kc = _start(run)
@@ -240,9 +239,9 @@ def execute_submission(path: Path, limits: Limits, nb=None, chapter: int | None 
             continue
         done.append(code)
     if run.skipped:
-        run.notes.append(f"{run.skipped} cells were not run: {chapters_own} of the chapter's own "
-                         "cells (its figures and tables) and the explorable and claims-table "
-                         "displays; grading does not read them")
+        run.notes.append(f"{run.skipped} cells were not run: the chapter's own cells that compute "
+                         "its figures and tables, and the explorable and claims-table displays "
+                         "(grading does not read them)")
     run.kc.execute_interactive(KERNEL_HELPER, timeout=30, output_hook=lambda m: None,
                                store_history=False)
     return run
@@ -405,8 +404,8 @@ def grade(path: Path, chapter: int | None = None, limits: Limits | None = None,
                 r = ex.check(fn, **kw)
             except Exception as e:  # a check must not stop the grading of the others
                 r = Result(ex.label, False, f"the check could not run: {type(e).__name__}: {e}")
-            used = list(dict.fromkeys(fn.called + kernel_side.static_uses(run.cells, ex.function,
-                                                                          set(bad))))
+            seen = set(fn.called) | set(kernel_side.static_uses(run.cells, ex.function, set(bad)))
+            used = [b for b in bad if b in seen]  # in the order of `banned`: autodiff first
             if used:
                 flags[ex.label] = used
                 why = ("autodiff or normlab's reference answers, where the exercise asks for your own "
