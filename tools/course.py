@@ -4,7 +4,7 @@ imports into Canvas, Moodle and Gradescope.
     python3 tools/course.py student-edition [OUT_DIR]          # default: _build/student
     python3 tools/course.py grade SUBMISSION.ipynb|FOLDER [...] [--chapter N] [--course FILE]
         [--csv FILE] [--canvas FILE] [--moodle FILE] [--feedback DIR] [--answers FILE]
-        [--gradescope FILE] [--jobs N] [--strict] [--memory GB] [--no-sandbox]
+        [--gradescope FILE] [--jobs N] [--strict] [--memory GB] [--run-all] [--no-sandbox]
         [--cell-timeout S] [--timeout S] [--call-timeout S]
 
 The student edition is each chapter without its reference solutions (the cells tagged
@@ -191,6 +191,8 @@ def grade_main(argv: list[str]) -> int:
                    help="refuse (0 points) an exercise whose solution calls autodiff or normlab's "
                         "reference answers where it should not; without it they are only flagged")
     p.add_argument("--memory", type=float, default=grader.Limits.memory_gb, help="GB per kernel")
+    p.add_argument("--run-all", action="store_true",
+                   help="also run the chapter's own cells (figures, tables) that grading skips")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run kernels without bubblewrap (only for notebooks you trust)")
     p.add_argument("--cell-timeout", type=float, default=grader.Limits.cell_s)
@@ -215,7 +217,7 @@ def grade_main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     limits = grader.Limits(cell_s=a.cell_timeout, notebook_s=a.timeout, call_s=a.call_timeout,
-                           memory_gb=a.memory, sandbox=not a.no_sandbox)
+                           memory_gb=a.memory, sandbox=not a.no_sandbox, run_all=a.run_all)
     try:
         grades = grader.grade_all(files, a.chapter, limits, a.strict, max(1, a.jobs), on_done=_print)
     except sandbox.SandboxUnavailable as e:
