@@ -264,9 +264,10 @@ def test_student_edition_has_no_solutions_but_keeps_exercises_and_checks(nb, tmp
                                         if "solution" not in c["metadata"].get("tags", [])
                                         and c["cell_type"] == "code")
     assert all(not c.get("outputs") for c in out["cells"] if c["cell_type"] == "code")
-    first = "".join(out["cells"][0]["source"])
-    assert out["cells"][0]["cell_type"] == "code" and 'STUDENT_ID = ""' in first
-    note = "".join(out["cells"][1]["source"])
+    assert "".join(out["cells"][0]["source"]).startswith("# Chapter")  # the title stays first
+    first = "".join(out["cells"][1]["source"])
+    assert out["cells"][1]["cell_type"] == "code" and 'STUDENT_ID = ""' in first
+    note = "".join(out["cells"][2]["source"])
     assert "reference answers ship with the package" in note and "jax.vjp" in note
     prompts = sum("Predict, run, explain" in "".join(c["source"]) for c in src["cells"])
     answers = [c for c in out["cells"] if "".join(c["source"]).startswith("**Your answer [")]

@@ -74,10 +74,11 @@ def _strip_solutions(cells: list) -> tuple[list, int]:
 ID_CELL = ("# Your student id, exactly as your course's gradebook knows it. Fill it in before you\n"
            "# hand in this notebook: the grader reads it to put your score in the right row.\n"
            "STUDENT_ID = \"\"\n"
-           "assert STUDENT_ID.strip(), \"Fill in STUDENT_ID above, then run this cell again.\"")
+           "if not STUDENT_ID.strip():\n"
+           "    print(\"Fill in STUDENT_ID in this cell before you hand in the notebook.\")")
 HEADER = """## Student edition: how this notebook is graded
 
-Fill in `STUDENT_ID` in the cell above. Each graded exercise has a stub, `raise
+Fill in `STUDENT_ID` in the notebook's first code cell. Each graded exercise has a stub, `raise
 NotImplementedError`, and a check that prints PASS or FAIL as often as you like. To grade, your
 instructor runs the whole notebook from the top in a fresh, offline sandbox (no network, no Google
 Drive: `google.colab` does nothing there, and `!pip install` lines are skipped), then calls your
@@ -102,8 +103,9 @@ def _md(text: str) -> dict:
 
 
 def _student_cells(cells: list, chapter: str) -> list:
-    """The student edition's additions: the id cell and the grading note first, an answer cell
-    under each predict-run-explain question, and no sentence about collapsed solutions."""
+    """The student edition's additions: the id cell (the first code cell) and the grading note
+    under the title, an answer cell under each predict-run-explain question, and no sentence about
+    collapsed solutions."""
     out, k = [], 0
     for c in cells:
         if c["cell_type"] == "markdown":
@@ -118,9 +120,11 @@ def _student_cells(cells: list, chapter: str) -> list:
             k += 1
             m = re.search(r":label:\s*(\S+)", "".join(c["source"]))
             out.append(_md(ANSWER_CELL.format(label=m.group(1) if m else f"{chapter}-predict-{k}")))
-    first = {"cell_type": "code", "execution_count": None, "metadata": {"tags": ["student-id"]},
+    first = {"cell_type": "code", "execution_count": None,
+             "metadata": {"tags": ["student-id", "remove-cell"]},  # not on the website
              "outputs": [], "source": ID_CELL.splitlines(keepends=True)}
-    return [first, _md(HEADER), *out]
+    title = 1 if out and out[0]["cell_type"] == "markdown" and "".join(out[0]["source"]).startswith("# ") else 0
+    return [*out[:title], first, _md(HEADER), *out[title:]]
 
 
 def student_edition(src: Path, dst: Path, *, student_cells: bool = True) -> int:

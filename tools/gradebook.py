@@ -197,11 +197,11 @@ def write_csv(rows_, path: Path) -> None:
     labels = _labels(rows_)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student_id", "name", "submission", "chapter", *labels, "passed", "total",
+        w.writerow(["student_id", "id_from", "name", "submission", "chapter", *labels, "passed", "total",
                     "points", "possible", "submitted", "late_days", "score", "integrity_flags",
                     "status", "notes"])
         for r in rows_:
-            w.writerow([r["student_id"], r["name"], r["path"], r["chapter"],
+            w.writerow([r["student_id"], r["id_from"], r["name"], r["path"], r["chapter"],
                         *[r["per"].get(k, "") for k in labels], r["passed"], r["total"],
                         r["points"], r["possible"], r["submitted"], r["late_days"], r["score"],
                         r["flags"], r["status"], " | ".join(r["notes"])])

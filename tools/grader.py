@@ -200,7 +200,7 @@ def execute_submission(path: Path, limits: Limits, nb=None, chapter: int | None 
     if not limits.run_all and chapter is not None:
         keep = kernel_side.needed(cells, chapter_cells(chapter),
                                   [ex.function for ex in exercises(chapter)])
-    run = Run(exchange=Path(tempfile.mkdtemp(prefix="grade-")), limits=limits)
+    run = Run(exchange=Path(tempfile.mkdtemp(prefix="normlab-grade-")), limits=limits)
     try:
         run.km, run.kc = _start(run)
     except Exception:
