@@ -386,6 +386,7 @@ def test_the_command_writes_every_gradebook(tmp_path):
     assert moodle[2]["ID number"] == "bob-1" and float(moodle[2]["Naive normalization"]) == 8.0
     fb = out["feedback"] / "bob-1.md"
     assert "8.0 / 10.0" in fb.read_text() and "2 days late" in fb.read_text()
+    assert "# Written answers" in out["answers"].read_text()
     gs = json.loads((out["feedback"] / "bob-1.results.json").read_text())
     assert gs["score"] == 8.0 and [t["max_score"] for t in gs["tests"]] == [2.0, 3.0, 5.0]
     assert all(set(t) >= {"name", "score", "max_score", "output"} for t in gs["tests"])
@@ -410,3 +411,24 @@ def test_results_come_back_without_pickle():
     assert type(v[0]).__name__ == "Evil" and v[1] == 1 and np.isnan(v[2])
     assert "pickle.load(f)" in grader.KERNEL_HELPER  # the arguments (ours) go in as a pickle
     assert "pickle" not in grader.decode.__code__.co_names
+
+
+def test_grading_runs_only_the_cells_it_needs(monkeypatch):
+    """The chapter's own unchanged cells run only when they import, hold an exercise, or set a
+    name that a cell which runs reads; in the grading kernel explorables and the claims table are
+    cheap placeholders."""
+    from tools import kernel_side
+
+    chapter = ["import numpy as np", "grid = np.ones(3)  # slow", "scale = 2.0", "figure(grid)",
+               "def f(x):\n    raise NotImplementedError\n\nexercises.check_f(f)", "claims.table(chapter=9)"]
+    student = chapter[:4] + ["def f(x):\n    return scale * x\n\nexercises.check_f(f)", chapter[5],
+                             "def helper():\n    return grid"]
+    assert kernel_side.needed(student, chapter, ["f"]) == [True, True, True, False, True, False, True]
+    assert kernel_side.needed(chapter, chapter, ["f"]) == [True, False, False, False, True, False]
+    assert kernel_side.prepare("claims.table(chapter=1)")[0] is None
+    assert kernel_side.prepare("explorables.drift_explorable();")[0] is None
+    code, removed = kernel_side.prepare("x = 1\n!pip install einops\n%pip install x")
+    assert removed == ["!pip install einops", "%pip install x"] and "pip" not in code.replace("# an install", "")
+    from normlab import claims
+    monkeypatch.setenv("NORMLAB_GRADING", "1")
+    assert claims.table(chapter=1).rows == []
