@@ -149,11 +149,21 @@ class Exercise:
     """One graded exercise of a chapter: its label in the notebook (``{exercise}`` ``:label:``),
     the name of the function the student defines, and the check that scores it. Each chapter's
     ``exercises`` module lists them in ``EXERCISES``; the grader takes this list from the
-    instructor's copy of normlab, never from a submission."""
+    instructor's copy of normlab, never from a submission. ``derivation`` and ``references`` say
+    what a solution must not call (the grader flags it, and refuses it with ``--strict``)."""
 
     label: str
     function: str
     check: Callable
+    #: the exercise asks for a hand derivation: calling autodiff (:data:`AUTODIFF`) is flagged
+    derivation: bool = False
+    #: normlab's own implementations of the answer (dotted names): calling them is flagged
+    references: tuple = ()
+
+
+#: The autodiff entry points a hand-derivation exercise must not call (the grader flags them).
+AUTODIFF = ("jax.grad", "jax.value_and_grad", "jax.vjp", "jax.jvp", "jax.jacfwd", "jax.jacrev",
+            "jax.jacobian", "jax.hessian", "jax.linearize", "jax.linear_transpose")
 
 
 _JITTED: dict = {}

@@ -142,7 +142,10 @@ def check_conv_stats(student_stats: Callable, seed: int = 0) -> Result:
 
 # The graded exercises of the chapter, in the notebook's order (the grader reads this list).
 EXERCISES = [
-    Exercise("ex-bn-backward", "bn_backward", check_bn_backward),
-    Exercise("ex-running", "update_running", check_running_update),
-    Exercise("ex-conv-stats", "conv_stats", check_conv_stats),
+    Exercise("ex-bn-backward", "bn_backward", check_bn_backward, derivation=True,
+             references=("normlab.batchnorm.backward",)),
+    Exercise("ex-running", "update_running", check_running_update,
+             references=("normlab.batchnorm.update_running", "normlab.batchnorm.running_step")),
+    Exercise("ex-conv-stats", "conv_stats", check_conv_stats,
+             references=("normlab.batchnorm.batch_stats",)),
 ]

@@ -129,7 +129,9 @@ def check_collapse(student_collapse: Callable, seed: int = 0) -> Result:
 
 # The graded exercises of the chapter, in the notebook's order (the grader reads this list).
 EXERCISES = [
-    Exercise("ex-drift", "drift_step", check_drift),
-    Exercise("ex-centring-backward", "centring_backward", check_centring_backward),
-    Exercise("ex-collapse", "collapse_step", check_collapse),
+    Exercise("ex-drift", "drift_step", check_drift, derivation=True),
+    Exercise("ex-centring-backward", "centring_backward", check_centring_backward,
+             derivation=True),
+    Exercise("ex-collapse", "collapse_step", check_collapse,
+             references=("normlab.ch2.toy.collapse_step",)),
 ]

@@ -47,10 +47,10 @@ def _wn_reference(grad_w, v, g):
     return vjp(grad_w)
 
 
-def check_wn_backward(student_backward: Callable) -> Result:
+def check_wn_backward(student_backward: Callable, seed: int = 0) -> Result:
     r"""Check ``student_backward(grad_w, v, g) -> (grad_v, grad_g)`` (``v`` of shape (fan_in,
     units), one unit per column) against ``jax.vjp`` of :func:`normlab.weightnorm.weight`, float64,
-    tolerance 1e-8."""
+    tolerance 1e-8; ``seed`` draws the random cases."""
     def reference(grad_w, v, g):
         return jit_once("wn_vjp", _wn_reference)(grad_w, v, g)
 
@@ -86,7 +86,7 @@ def check_wn_backward(student_backward: Callable) -> Result:
             return "a sign is flipped: eqs. 3-4 have no minus sign in front (chain rule, not a step)."
         return None
 
-    return run_check("WN backward", student_backward, _wn_cases(), reference,
+    return run_check("WN backward", student_backward, _wn_cases(30 + 7919 * seed), reference,
                      ["grad_v", "grad_g"],
                      ["grad_v = (g/||v||) (grad_w - u (u . grad_w)) per column, u = v/||v|| (eq. 4).",
                       "grad_g = (grad_w . v)/||v|| per column (eq. 3)."],
@@ -106,10 +106,11 @@ def _init_cases(seed: int = 31):
     return cases
 
 
-def check_data_init(student_init: Callable) -> Result:
+def check_data_init(student_init: Callable, seed: int = 0) -> Result:
     r"""Check ``student_init(v, x) -> (g, b)`` (eqs. 5-6) against
     :func:`normlab.weightnorm.data_init`: per unit, :math:`t = xv/\|v\|`,
-    :math:`g = 1/\sigma[t]`, :math:`b = -\mu[t]/\sigma[t]`, biased std; float64, tolerance 1e-9."""
+    :math:`g = 1/\sigma[t]`, :math:`b = -\mu[t]/\sigma[t]`, biased std; float64, tolerance 1e-9;
+    ``seed`` draws the random cases."""
     def reference(v, x):
         return tuple(np.asarray(a) for a in jit_once("wn_data_init", weightnorm.data_init)(v, x))
 
@@ -136,7 +137,8 @@ def check_data_init(student_init: Callable) -> Result:
             return "`g` is sigma[t]; it should be 1/sigma[t], so that g t has std 1."
         return None
 
-    return run_check("data-dependent init", student_init, _init_cases(), reference, ["g", "b"],
+    return run_check("data-dependent init", student_init, _init_cases(31 + 7919 * seed), reference,
+                     ["g", "b"],
                      ["g = 1/sigma[t] with t = x v/||v|| and sigma the biased std over the batch.",
                       "b = -mu[t]/sigma[t]."],
                      tol=1e-9, diagnose=diagnose)
@@ -155,11 +157,12 @@ def _norm_reference(norm0, grad_norms, lr):
     return np.sqrt(norm0**2 + lr**2 * np.concatenate([[0.0], np.cumsum(np.asarray(grad_norms) ** 2)]))
 
 
-def check_norm_prediction(student_predict: Callable) -> Result:
+def check_norm_prediction(student_predict: Callable, seed: int = 0) -> Result:
     r"""Check ``student_predict(norm0, grad_norms, lr) -> norms``: the norms
     :math:`\|v_0\|, \dots, \|v_K\|` (K + 1 values) after plain gradient steps
     :math:`v_{k+1} = v_k - \eta\nabla_v\ell_k` with :math:`\|\nabla_v\ell_k\|` = ``grad_norms[k]``.
-    On a PASS it also compares the prediction with a real training run (section 3.3)."""
+    On a PASS it also compares the prediction with a real training run (section 3.3). ``seed``
+    draws the random cases."""
     def diagnose(args, got):
         n0, gn, lr = args
         gn = np.asarray(gn)
@@ -188,7 +191,8 @@ def check_norm_prediction(student_predict: Callable) -> Result:
                     "Hint: update the norm step by step, or add the squares.")
         return None
 
-    res = run_check("norm prediction", student_predict, _norm_cases(), _norm_reference, ["norms"],
+    res = run_check("norm prediction", student_predict, _norm_cases(32 + 7919 * seed),
+                    _norm_reference, ["norms"],
                     ["||v_{k+1}||^2 = ||v_k||^2 + lr^2 ||grad_k||^2, so ||v_K||^2 = ||v_0||^2 + "
                      "lr^2 sum_k ||grad_k||^2; return ||v_0|| .. ||v_K||."],
                     tol=1e-9, diagnose=diagnose)
@@ -210,7 +214,9 @@ def check_norm_prediction(student_predict: Callable) -> Result:
 
 # The graded exercises of the chapter, in the notebook's order (the grader reads this list).
 EXERCISES = [
-    Exercise("ex-wn-backward", "wn_backward", check_wn_backward),
-    Exercise("ex-data-init", "wn_data_init", check_data_init),
+    Exercise("ex-wn-backward", "wn_backward", check_wn_backward, derivation=True,
+             references=("normlab.weightnorm.backward",)),
+    Exercise("ex-data-init", "wn_data_init", check_data_init,
+             references=("normlab.weightnorm.data_init",)),
     Exercise("ex-norm-prediction", "predict_norms", check_norm_prediction),
 ]

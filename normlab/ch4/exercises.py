@@ -213,7 +213,9 @@ def check_recenter(student: Callable, seed: int = 0) -> Result:
 
 # The graded exercises of the chapter, in the notebook's order (the grader reads this list).
 EXERCISES = [
-    Exercise("ex-logistic-fisher", "logistic_fisher", check_logistic_fisher),
-    Exercise("ex-layer-norm", "layer_norm", check_layer_norm),
+    Exercise("ex-logistic-fisher", "logistic_fisher", check_logistic_fisher,
+             references=("normlab.fisher.fisher",)),
+    Exercise("ex-layer-norm", "layer_norm", check_layer_norm,
+             references=("normlab.layernorm.forward",)),
     Exercise("ex-recenter", "recenter", check_recenter),
 ]

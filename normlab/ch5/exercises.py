@@ -164,7 +164,7 @@ def check_thm41(student_rhs: Callable, seed: int = 0) -> Result:
 
 # The graded exercises of the chapter, in the notebook's order (the grader reads this list).
 EXERCISES = [
-    Exercise("ex-ics", "ics_measure", check_ics),
-    Exercise("ex-probe", "probe", check_probe),
-    Exercise("ex-thm41", "thm41_rhs", check_thm41),
+    Exercise("ex-ics", "ics_measure", check_ics, references=("normlab.landscape.ics",)),
+    Exercise("ex-probe", "probe", check_probe, references=("normlab.landscape.probe",)),
+    Exercise("ex-thm41", "thm41_rhs", check_thm41, references=("normlab.ch5.theory.thm41",)),
 ]
