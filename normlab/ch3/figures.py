@@ -54,7 +54,7 @@ def plot_geometry(res, lr, fig=None):
         wn_col = style.COLORS["wn"]
         style.figure_legend(fig, [
             style.proxy("target direction $w^*$", style.COLORS["ref"], lw=0.9, ls=":"),
-            style.proxy(r"predicted $\|v_0\|\prod\sqrt{1+c_t^2}$", style.COLORS["ref"], lw=1.2),
+            style.proxy(r"predicted $\|v_0\|\prod_k\sqrt{1+c_k^2}$", style.COLORS["ref"], lw=1.2),
             style.proxy(r"measured $\|v_k\|$", wn_col, marker="o", ms=4, ls="none"),
             style.proxy("loss with WN (steps on v)", wn_col),
             style.proxy("plain (steps on w)", style.COLORS["plain"])], ncol=5)
@@ -97,7 +97,7 @@ def plot_geometry(res, lr, fig=None):
                fontsize=style.SYMBOL, ha="right")
     k = np.arange(len(norm))
     style.line(ax1, "predicted", k, np.asarray(res["predicted"], float), color=style.COLORS["ref"],
-               lw=1.2, label=r"$\|v_0\|\prod\sqrt{1+c_t^2}$")
+               lw=1.2, label=r"$\|v_0\|\prod_k\sqrt{1+c_k^2}$")
     style.line(ax1, "measured", k, norm, color=wn_col, marker="o", ms=4, ls="none",
                label="measured")
     for name, key, col in (("with WN (steps on v)", "loss_wn", wn_col),
@@ -148,7 +148,7 @@ def plot_stabilization(res, lr, noise, fig=None):
 
 def plot_pythagoras(res, units=(0, 1, 2, 3)):
     """Left: ||v|| of a few units over a run, measured and predicted by the product of
-    sqrt(1 + c_t^2). Right: c_t per step for the same units."""
+    sqrt(1 + c_k^2). Right: c_k per step for the same units."""
     fig, axes = style.figure(2, 1, width=4.0, height=2.9)
     fig.subplots_adjust(wspace=0.32)
     ax0, ax1 = axes[0]
@@ -159,13 +159,13 @@ def plot_pythagoras(res, units=(0, 1, 2, 3)):
         ax0.plot(t[::25], res["predicted"][::25, j], "o", mfc="none", color=col, ms=5)
         ax1.plot(t[1:], np.maximum(res["c"][:, j], 1e-8), color=col, lw=0.9)
     ax0.plot([], [], color="#555555", label="measured")
-    ax0.plot([], [], "o", mfc="none", color="#555555", label=r"$\|v_0\|\prod_t\sqrt{1+c_t^2}$")
+    ax0.plot([], [], "o", mfc="none", color="#555555", label=r"$\|v_0\|\prod_k\sqrt{1+c_k^2}$")
     ax0.legend(loc="lower right", fontsize=style.SMALL)
     ax0.set_xlabel("SGD step")
     ax0.set_ylabel(r"$\|v_j\|$ (4 units, 1st hidden layer)")
     style.log_y(ax1)
     ax1.set_xlabel("SGD step")
-    ax1.set_ylabel(r"$c_t = \|\Delta v_j\|/\|v_j\|$")
+    ax1.set_ylabel(r"$c_k = \|\Delta v_j\|/\|v_j\|$")
     fig.suptitle(f"SGD on the digits, learning rate {res['lr']:g}, float64", fontsize=style.TITLE)
     return fig
 

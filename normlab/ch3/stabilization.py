@@ -231,3 +231,22 @@ def best_lr_comparison() -> dict:
         out[noise] = compare(m, methods=["WN", "plain"], lrs=LRS, seeds=[0], criterion=CRITERION,
                              status=st)
     return out
+
+
+def predict_answer(lr: float = 1.0, noises=(0.0, 0.1)) -> dict:
+    """What the explorable shows at learning rate ``lr`` for the two ``noises`` (grid points; the
+    predict question's settings): per noise, the final mean ||v|| and effective learning rate of
+    WN's first layer, and the final loss (mean of the last 40 steps) of both networks; and how
+    much the noise raised each network's loss (ratio of the two final losses)."""
+    g = stabilization_grid()
+    i = LRS.index(min(LRS, key=lambda v: abs(v - lr)))
+    js = [NOISES.index(n) for n in noises]
+    fin = lambda k, key, j: float(np.mean(g[k][key][i, j, -40:])) if key == "loss" \
+        else float(g[k][key][i, j, -1])
+    out = {"lr": LRS[i], "noises": tuple(noises),
+           "norm": [fin("wn", "norm", j) for j in js], "eff": [fin("wn", "eff", j) for j in js],
+           "loss_wn": [fin("wn", "loss", j) for j in js],
+           "loss_plain": [fin("plain", "loss", j) for j in js]}
+    out["hurt_wn"] = out["loss_wn"][1] / out["loss_wn"][0]
+    out["hurt_plain"] = out["loss_plain"][1] / out["loss_plain"][0]
+    return out
