@@ -372,9 +372,10 @@ CLAIMS = [
           "large, the norm of the unnormalized weights grows quickly until an appropriate "
           "effective learning rate is reached'", _claim_lr_range, verdict=PARTLY,
           control=_control_lr_range,
-          differs="a digits MLP under SGD for 200 steps, not the paper's Adam on CIFAR-10; g, the "
-                  "biases and the output layer, which WN does not normalize, step at the raw lr "
-                  "and kill the network first: a deeper WN network may differ"),
+          differs="a digits MLP under SGD for 200 steps, not the paper's Adam on CIFAR-10; here g, "
+                  "the biases and the output layer, which WN does not normalize, step at the raw "
+                  "lr, and the network dies although the steps of v are braked; with Adam or a "
+                  "WN output layer the range may well be wider"),
     Claim(3, "With momentum the update is no longer orthogonal, but ||v|| still never shrinks, and "
              "the radial share of its growth is 2 beta/(1+beta) (an exact consequence of the "
              "orthogonal gradient)",
