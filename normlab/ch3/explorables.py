@@ -43,8 +43,8 @@ def stabilization_explorable() -> Explorable:
         grid_fn=stabilization.stabilization_grid, number="3.3",
         alt="Three panels against SGD step, with and without WN: the training loss, the first "
             "hidden layer's mean column norm and its effective learning rate, all on log axes. "
-            "With noise the WN norm climbs and its effective learning rate falls, while the plain "
-            "network's stays flat at the learning rate.",
+            "With noise both norms climb, but only WN's effective learning rate falls; the plain "
+            "network's stays flat at the learning rate, and its loss stays higher.",
         notice="Add noise: the WN norm climbs and its effective learning rate drops (the brake), "
                "while the plain network keeps stepping at the full rate and its loss suffers.")
 
