@@ -247,7 +247,8 @@ def _trained(kinds_row):
 def plot_experiment(res, kinds, lr_index: int = 2):
     """The five variants: training loss at one learning rate (mean over seeds, band min-max) and
     final test accuracy against learning rate (mean over seeds, bars min-max), drawn only where
-    every seed trained; a cross at the bottom marks a rate where some seed diverged or died.
+    every seed trained; a cross at the bottom (one row per variant) marks a rate where some seed
+    diverged or died.
     ``kinds``: variant -> (lr, seed) status kinds."""
     fig, axes = style.figure(2, 1, width=4.1, height=3.0)
     fig.subplots_adjust(left=0.09, wspace=0.3)
@@ -264,7 +265,7 @@ def plot_experiment(res, kinds, lr_index: int = 2):
     ax.set_title(f"learning rate {LRS[lr_index]:.3g}, 3 seeds", fontsize=style.PANEL)
     ax = axes[0, 1]
     lrs = np.asarray(LRS)
-    for name in VARIANTS:
+    for j, name in enumerate(VARIANTS):
         ok = np.array([_trained(kinds[name][i]) for i in range(len(LRS))])
         a = 100 * res[name]["acc"][..., -1]
         mean = np.where(ok, a.mean(1), np.nan)
@@ -272,7 +273,8 @@ def plot_experiment(res, kinds, lr_index: int = 2):
                     fmt="o", ms=3, capsize=2, color=VARIANT_COLORS[name], label=name,
                     ls=VARIANT_STYLE.get(name, {}).get("linestyle", "-"),
                     lw=VARIANT_STYLE.get(name, {}).get("lw", 1.6))
-        ax.plot(lrs[~ok], np.full((~ok).sum(), 3.0), "x", color=VARIANT_COLORS[name], ms=7, mew=1.6)
+        ax.plot(lrs[~ok], np.full((~ok).sum(), 3.0 + 5.0 * j), "x", color=VARIANT_COLORS[name], ms=6,
+                mew=1.6)  # stacked, one row per variant, so that each cross shows
     ax.set_xscale("log")
     ax.set_ylim(0, 100)
     ax.axhline(10, color="#999999", lw=0.8, ls=":")
