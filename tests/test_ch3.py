@@ -274,6 +274,8 @@ def test_fair_comparison_of_the_five_variants():
     assert np.all(cmp.ratio("WN + data init", "plain") < 0.8)
     assert cmp.wins("BN", "plain") < 3
     assert not np.all(cmp.ratio("WN", "plain") < 0.8)
+    gap = abs(cmp.at_best["WN"].mean() - cmp.at_best["plain"].mean())
+    assert gap < np.ptp(cmp.at_best["plain"])  # "a gap smaller than the spread over seeds"
     acc = experiment.comparison(metric="acc")
     best = [acc.at_best[n].mean() for n in experiment.VARIANTS]
     assert max(best) - min(best) <= max(np.ptp(acc.at_best[n]) for n in experiment.VARIANTS)
