@@ -52,54 +52,100 @@ def _claim_pythagoras():
             f"{r['drop']:.0e} (rounding); mean ||v|| {n[0].mean():.3f} -> {n[-1].mean():.3f}", ok)
 
 
+def _stabilization_check(norm, eff, wn_loss, plain_loss):
+    """The row's check on arrays (noise, seed): the norm grows and the effective learning rate
+    falls with every step up in noise, in every seed, to below 0.3 of eta at the largest noise,
+    and with noise the first network's loss is below the second's in every seed."""
+    grows = bool(np.all(np.diff(norm, axis=0) > 0))
+    shrinks = bool(np.all(np.diff(eff, axis=0) < 0))
+    better = bool(np.all(wn_loss[1:] < plain_loss[1:]))
+    return grows and shrinks and better and float(eff[-1].max()) < 0.3
+
+
 def _claim_stabilization():
     r = stabilization.stabilization_seeds()
     nr, er = r["norm_ratio"], r["eff_ratio"]  # (noise, seed)
-    grows = bool(np.all(np.diff(nr, axis=0) > 0))
-    shrinks = bool(np.all(np.diff(er, axis=0) < 0))
-    better = bool(np.all(r["loss"][1:] < r["plain_loss"][1:]))
-    ok = grows and shrinks and better and float(er[-1].max()) < 0.3
+    ok = _stabilization_check(nr, er, r["loss"], r["plain_loss"])
     noises = r["noises"]
+    cmp = stabilization.best_lr_comparison()
+    one = lambda c, n: f"{c.at_best[n][0]:.3f} (lr {c.best_lr[n]:.2g})"
+    best = "; ".join(f"noise {s:g}: WN {one(cmp[s], 'WN')}, plain {one(cmp[s], 'plain')}"
+                     for s in noises[1:])
     return (f"lr {r['lr']:g}, 400 steps, {len(r['seeds'])} seeds, gradient noise "
-            f"{', '.join(f'{s:g}' for s in noises)}: ||v|| x{nr[0].min():.2f}-{nr[0].max():.2f}, "
-            f"x{nr[1].min():.1f}-{nr[1].max():.1f}, x{nr[2].min():.1f}-{nr[2].max():.1f}; final "
-            f"eta_eff/eta {er[0].min():.2f}-{er[0].max():.2f}, {er[1].min():.2f}-{er[1].max():.2f}, "
-            f"{er[2].min():.2f}-{er[2].max():.2f}; with noise the WN loss "
-            f"({r['loss'][1:].min():.2f}-{r['loss'][1:].max():.2f}) is below the plain one "
-            f"({r['plain_loss'][1:].min():.2f}-{r['plain_loss'][1:].max():.2f}) in every seed", ok)
+            f"{', '.join(f'{s:g}' for s in noises)}: ||v|| x{minmax(nr[0])}, x{minmax(nr[1], '.1f')}, "
+            f"x{minmax(nr[2], '.1f')}; final eta_eff/eta {minmax(er[0])}, {minmax(er[1])}, "
+            f"{minmax(er[2])}; at this lr, with noise, the WN loss ({minmax(r['loss'][1:])}) is "
+            f"below the plain one ({minmax(r['plain_loss'][1:])}) in every seed. At each "
+            f"network's own best lr (the explorable's grid, seed 0 only) they end close: {best}", ok)
 
 
-def effective_lr_range():
-    """Over the experiment's three largest learning rates: the final effective learning rate of
-    WN's first hidden layer per (lr, seed), and the ratio of its largest to its smallest value."""
+def _control_stabilization():
+    r = stabilization.stabilization_seeds()
+    ok = _stabilization_check(r["plain_norm_ratio"], r["plain_eff_ratio"], r["plain_loss"],
+                              r["plain_loss"])
+    return (f"the plain network (no WN: the brake removed), same runs: ||W|| "
+            f"x{minmax(r['plain_norm_ratio'][0])} -> x{minmax(r['plain_norm_ratio'][-1])}, but its "
+            f"effective learning rate stays eta ({minmax(r['plain_eff_ratio'])} of eta) at every "
+            f"noise", ok)
+
+
+def effective_lr_range() -> dict:
+    """WN's first hidden layer in the experiment: per learning rate and seed, the growth of the
+    mean ||v|| (final / before training), the final eta_eff/eta (mean g^2/||v||^2) and eta_eff;
+    each run's status (died / diverged runs are not evidence) and, at the largest rate, the growth
+    already reached at the first evaluation and the dead fraction of the first and last hidden
+    layers there."""
     res = experiment.experiment_grid()
     p = res["WN"]["probe"]  # (lr, seed, evals, layers, 4)
-    rows = range(len(experiment.LRS) - 3, len(experiment.LRS))
-    eff = np.array([experiment.LRS[i] * p[i, :, -1, 0, 1] for i in rows])
-    n0 = experiment.initial_norms()  # (seed,): before the first step
-    growth_ = np.array([p[i, :, -1, 0, 0] / n0 for i in rows])
-    top = len(experiment.LRS) - 1
-    return {"lrs": [experiment.LRS[i] for i in rows], "eff": eff, "growth": growth_,
-            "spread": float(eff.max() / eff.min()),
-            "dead_top": p[top, :, -1, -1, 3], "bias_top": p[top, :, -1, :, 2]}  # at the largest lr
+    n0 = experiment.initial_norms()
+    lrs = np.asarray(experiment.LRS)
+    top = len(lrs) - 1
+    return {"lrs": lrs, "growth": p[:, :, -1, 0, 0] / n0, "ratio": p[:, :, -1, 0, 1],
+            "eff": lrs[:, None] * p[:, :, -1, 0, 1], "kinds": experiment.kinds("WN"),
+            "growth_first_eval": p[top, :, 0, 0, 0] / n0, "first_eval": experiment.EVAL_EVERY,
+            "dead_first": p[top, :, 0, 0, 3], "dead_top": p[top, :, -1, -1, 3]}
+
+
+def _lr_range_check(r, rows):
+    """Over the learning rates ``rows`` (indices, increasing), among runs that trained: each step
+    up in the rate grows ||v|| by at least 20% more and lowers eta_eff/eta, in every seed; at
+    least two such rates; and the usable range with WN is no wider than without."""
+    trained = [i for i in rows if np.all(r["kinds"][i] == "ok")]
+    if len(trained) < 2:
+        return False
+    g, q = r["growth"][trained], r["ratio"][trained]
+    s = experiment.summary()
+    wider = len(s["WN"]["usable"]) > len(s["plain"]["usable"])
+    return bool(np.all(g[1:] > 1.2 * g[:-1]) and np.all(q[1:] < q[:-1])) and not wider
 
 
 def _claim_lr_range():
     r = effective_lr_range()
     s = experiment.summary()
     lrs = r["lrs"]
-    n_plain, n_wn = len(s["plain"]["usable"]), len(s["WN"]["usable"])
-    dead = r["dead_top"]
-    ok = (r["spread"] < 3.0 and n_wn <= n_plain and float(r["growth"][-1].min()) > 1.5
-          and float(dead.min()) >= 0.5)
-    return (f"lr {lrs[0]:g} to {lrs[-1]:g} (x{lrs[-1] / lrs[0]:.0f}): WN's first-layer ||v|| grew "
-            f"up to x{r['growth'].max():.1f} and its final eta g^2/||v||^2 lies in "
-            f"{r['eff'].min():.2f}-{r['eff'].max():.2f} (x{r['spread']:.1f}) over 3 seeds; yet the "
-            f"learning rates where every seed reaches {100 * experiment.GOOD_ACC:.0f}% are "
-            f"{_range(s['WN']['usable'])} with WN, {_range(s['plain']['usable'])} without, "
-            f"{_range(s['WN + data init']['usable'])} with WN + data init; at lr {lrs[-1]:g} "
-            f"{pct_range(dead)} of the last hidden layer's units end dead (mean biases "
-            f"{r['bias_top'].min():.1f} to {r['bias_top'].max():.1f})", ok)
+    rows = [i for i in range(len(lrs)) if lrs[i] >= 1.0]
+    ok = _lr_range_check(r, rows)
+    bad = [i for i in rows if not np.all(r["kinds"][i] == "ok")]
+    parts = [f"lr {lrs[i]:.3g}: ||v|| x{minmax(r['growth'][i])}, eta_eff/eta {minmax(r['ratio'][i])}"
+             for i in rows if i not in bad]
+    excl = "; ".join(f"lr {lrs[i]:.3g} excluded: {sum(k != 'ok' for k in r['kinds'][i])} of "
+                     f"{len(r['kinds'][i])} runs {', '.join(sorted(set(r['kinds'][i])))} (by step "
+                     f"{r['first_eval']}: ||v|| x{minmax(r['growth_first_eval'], '.1f')}, "
+                     f"{pct_range(r['dead_first'])} of the first hidden layer and, at the end, "
+                     f"{pct_range(r['dead_top'])} of the last one dead)" for i in bad)
+    return (f"WN, first hidden layer, 3 seeds, runs that trained: {'; '.join(parts)}; {excl}. "
+            f"Learning rates where every seed reaches {100 * experiment.GOOD_ACC:.0f}%: "
+            f"{_range(s['WN']['usable'])} with WN, {_range(s['plain']['usable'])} without", ok)
+
+
+def _control_lr_range():
+    r = effective_lr_range()
+    lrs = r["lrs"]
+    rows = [i for i in range(len(lrs)) if lrs[i] <= 0.1]
+    ok = _lr_range_check(r, rows)
+    return (f"the same check at the small rates {', '.join(f'{lrs[i]:.2g}' for i in rows)} (the "
+            f"network far from too large a step): ||v|| x{minmax(r['growth'][rows])}, eta_eff/eta "
+            f"{' -> '.join(minmax(r['ratio'][i], '.3f') for i in rows)} (rising)", ok)
 
 
 def pct_range(a) -> str:
@@ -119,20 +165,31 @@ def _claim_momentum():
     return (f"momentum 0.9, lr {', '.join(f'{v:g}' for v in g['lrs'])}, 3 seeds: ||v|| grew "
             f"x{g['growth'].min():.3f}-{g['growth'].max():.3f}, {100 * g['shrink'].max():.2f}% of "
             f"column-steps shrank (float32 rounding); {minmax(100 * g['radial'], '.1f')}% of the "
-            f"growth is radial (2 v.dv), our prediction for "
-            f"independent orthogonal gradients 2beta/(1+beta) = {100 * share:.1f}%", ok)
+            f"growth is radial (2 v.dv), the exact long-run share 2beta/(1+beta) = "
+            f"{100 * share:.1f}%", ok)
+
+
+def _adam_check(g):
+    """||v|| shrinks in every seed at the two smaller rates (most column-steps shrinking at the
+    smallest) and grows at the largest."""
+    shrink_small = bool(np.all(g["growth"][:2] < 1)) and float(g["shrink"][0]) > 0.5
+    return shrink_small and bool(np.all(g["growth"][-1] > 1))
 
 
 def _claim_adam():
     g = stabilization.growth_summary()["Adam"]
-    shrink_small = bool(np.all(g["growth"][0] < 1)) and float(g["shrink"][0]) > 0.5
-    grow_large = bool(np.all(g["growth"][-1] > 1))
-    ok = shrink_small and grow_large
     lrs = g["lrs"]
-    return (f"Adam, 3 seeds: at lr {lrs[0]:g} ||v|| shrank to x{g['growth'][0].min():.3f}-"
-            f"{g['growth'][0].max():.3f} ({100 * g['shrink'][0]:.0f}% of column-steps shrank), at "
-            f"{lrs[1]:g} x{g['growth'][1].min():.3f}-{g['growth'][1].max():.3f}, at {lrs[-1]:g} it "
-            f"grew x{g['growth'][-1].min():.3f}-{g['growth'][-1].max():.3f}", ok)
+    return (f"Adam, 3 seeds: at lr {lrs[0]:g} ||v|| shrank to x{minmax(g['growth'][0], '.3f')} "
+            f"({100 * g['shrink'][0]:.0f}% of column-steps shrank), at {lrs[1]:g} "
+            f"x{minmax(g['growth'][1], '.3f')}, at {lrs[-1]:g} it grew "
+            f"x{minmax(g['growth'][-1], '.3f')}", _adam_check(g))
+
+
+def _control_adam():
+    g = stabilization.growth_summary()["SGD"]
+    return (f"the same check on plain SGD (lr {', '.join(f'{v:g}' for v in g['lrs'])}), where the "
+            f"step is orthogonal: ||v|| x{minmax(g['growth'], '.3f')}, "
+            f"{100 * g['shrink'].max():.2f}% of column-steps shrank", _adam_check(g))
 
 
 def _claim_whitened():
@@ -142,39 +199,65 @@ def _claim_whitened():
     return (f"exactly whitened batch: BN(xv) vs WN xv/||v|| {r['white']:.0e}, sigma[t]/||v|| = 1 to "
             f"{np.abs(r['sigma_ratio'] - 1).max():.0e}; digits inputs: sigma[t]/||v|| "
             f"{r['digits_ratio'].min():.2f}-{r['digits_ratio'].max():.2f}, BN vs WN differ by "
-            f"{r['digits']:.2f}", ok)
+            f"{r['digits']:.2f}; across directions sigma[t]/||v|| varies x"
+            f"{r['digits_ratio'].max() / r['digits_ratio'].min():.2f}", ok)
 
 
 def noise_over_seeds(seeds=NOISE_SEEDS):
     return [relation.batch_noise(seed=s) for s in seeds]
 
 
+def tails_over_seeds(seeds=NOISE_SEEDS):
+    return [relation.noise_tails(seed=s) for s in seeds]
+
+
 def _claim_wn_noise():
     rs = noise_over_seeds()
     spread = max(r["wn"]["spread"] for r in rs)
-    bn = np.array([r["bn"]["std"] for r in rs])
-    ok = spread == 0.0 and float(bn.min()) > 0.1
-    m = rs[0]["m"]
-    return (f"one example's output over 1000 random batches, {len(rs)} seeds: WN's never changes "
-            f"(largest change {spread:.0f}); BN's noise std {minmax(bn[:, 0], '.2f')} at m={m[0]} down "
-            f"to {minmax(bn[:, -1], '.2f')} at m={m[-1]} "
-            f"(units of the normalized output)", ok)
+    return (f"one example's WN output, computed from 50 different batches that contain it, "
+            f"{len(rs)} seeds: largest change {spread:.0f} (no other example enters eq. 2: by "
+            f"construction). 'Cheaper' and 'approximation' are not tested here", spread == 0.0)
+
+
+SMALL_M = 16  # the batch sizes at which the paper's "highly kurtotic" is tested: m <= 16
+
+
+def _noise_check(kb, km, sb, sm, m):
+    """Arrays (seed, m): the first noise's median excess kurtosis is above 1 at every m <= 16 and
+    every seed, the second's within 0.2 of a Gaussian's at every m; the second noise's std is
+    sqrt(m-1)/m within 10% and below the first's, and the first's falls with every doubling of m."""
+    small = m <= SMALL_M
+    heavy = bool(np.all(kb[:, small] > 1.0))
+    gauss = float(np.abs(km).max()) < 0.2
+    theory = float(np.abs(sm - np.sqrt(m - 1) / m).max() / (np.sqrt(m[-1] - 1) / m[-1])) < 0.1
+    return heavy and gauss and theory and bool(np.all(sm < sb)) and bool(np.all(np.diff(sb, axis=1) < 0))
+
+
+def _noise_arrays():
+    rs, ts = noise_over_seeds(), tails_over_seeds()
+    kb = np.array([t["bn"]["median"] for t in ts])
+    km = np.array([t["mean_only"]["median"] for t in ts])
+    sb = np.array([r["bn"]["std"] for r in rs])
+    sm = np.array([r["mean_only"]["std"] for r in rs])
+    return kb, km, sb, sm, rs[0]["m"]
 
 
 def _claim_mean_only_noise():
-    rs = noise_over_seeds()
-    kb = np.array([r["bn"]["kurtosis"] for r in rs])
-    km = np.array([r["mean_only"]["kurtosis"] for r in rs])
-    sb = np.array([r["bn"]["std"] for r in rs])
-    sm = np.array([r["mean_only"]["std"] for r in rs])
-    m = rs[0]["m"]
-    theory = float(np.abs(sm - np.sqrt(m - 1) / m).max() / (np.sqrt(m[-1] - 1) / m[-1]))
-    lighter = bool(np.all(kb > km + 0.1)) and float(np.abs(km).max()) < 0.1
-    ok = lighter and bool(np.all(sm < sb)) and theory < 0.1
-    return (f"excess kurtosis of the noise, m={m[0]}..{m[-1]}, {len(rs)} seeds: mean-only BN "
-            f"{km.min():.2f} to {km.max():.2f} (near Gaussian), BN {kb.min():.2f} to {kb.max():.2f} "
-            f"(heavier, but mildly so); mean-only noise std = sqrt(m-1)/m within "
-            f"{100 * theory:.0f}% and below BN's at every m", ok)
+    kb, km, sb, sm, m = _noise_arrays()
+    ok = _noise_check(kb, km, sb, sm, m)
+    return (f"digits, random v, {kb.shape[0]} seeds, 20000 batches per size, median over 16 units: "
+            f"excess kurtosis of BN's sigma/sigma_B "
+            + ", ".join(f"{minmax(kb[:, i], '.3g')} (m={k})" for i, k in enumerate(m))
+            + f"; of mean-only BN's (mu_B - mu)/sigma {km.min():.2f} to {km.max():.2f} (Gaussian). "
+              f"One example's output noise: mean-only std = sqrt(m-1)/m, below BN's at every m; "
+              f"BN's falls from {minmax(sb[:, 0])} (m={m[0]}) to {minmax(sb[:, -1])} (m={m[-1]})", ok)
+
+
+def _control_mean_only_noise():
+    kb, km, sb, sm, m = _noise_arrays()
+    ok = _noise_check(km, km, sm, sm * 0.999, m)
+    return (f"mean-only BN's noise in BN's place (the variance estimate removed): median excess "
+            f"kurtosis {km.min():.2f} to {km.max():.2f} at every m", ok)
 
 
 def _claim_init():
@@ -198,35 +281,57 @@ def _claim_eq8():
             f"WN + mean-only BN layer vs the hand chain {layer:.0e}", ok)
 
 
+def _speed_check(cmp, fast):
+    """``fast`` at its best rate ends below 0.8 of plain at plain's best, in every seed, and BN
+    at its best does not beat plain at its own in every seed (no BN speed-up to match)."""
+    return bool(np.all(cmp.ratio(fast, "plain") < 0.8)) and cmp.wins("BN", "plain") < 3
+
+
 def _claim_speed():
+    cmp = experiment.comparison()
+    ok = _speed_check(cmp, "WN + data init")
+    sm = lambda n: cmp.summary(n, ".2g")
     sp = experiment.speed()
-    init = initialization.effective_lr_at_init()
-    s = experiment.summary()
-    rows = [experiment.LRS.index(v) for v in experiment.LRS[:3]]
-    per_seed = {n: s[n]["final"][rows].mean(0) for n in experiment.VARIANTS}
-    faster = bool(np.all(per_seed["WN + data init"] < 0.6 * per_seed["plain"]))
-    same = bool(np.all(np.abs(per_seed["WN"] - per_seed["plain"]) < 0.1 * per_seed["plain"]))
-    ok = faster and same
-    f = lambda n: f"{sp[n][0]:.2f}"
-    return (f"mean training loss after 200 steps at lr 0.01-0.1 (3 seeds): plain {f('plain')}, "
-            f"WN {f('WN')}, WN + data init {f('WN + data init')}, WN + mean-only BN "
-            f"{f('WN + mean-only BN')}, BN {f('BN')}; data init also multiplies the first layer's "
-            f"effective learning rate by g^2/||v||^2 = {init['he']:.1f}", ok)
+    return (f"{cmp.criterion}, each variant at its own best lr of 7 (0.01-10), 3 seeds, "
+            f"{cmp.excluded_text()}: plain {sm('plain')}; WN {sm('WN')}; WN + data init "
+            f"{sm('WN + data init')} (x{minmax(cmp.ratio('WN + data init', 'plain'))} of plain's, "
+            f"seed by seed); BN {sm('BN')} (x{minmax(cmp.ratio('BN', 'plain'))}): no BN speed-up to "
+            f"match. At lr 0.01-0.1 alone data init looked x{sp['plain'][0] / sp['WN + data init'][0]:.1f} "
+            f"faster, mostly its larger effective learning rate", ok)
+
+
+def _control_speed():
+    cmp = experiment.comparison()
+    ok = _speed_check(cmp, "WN")
+    return (f"WN without the data init in its place: x{minmax(cmp.ratio('WN', 'plain'))} of "
+            f"plain's loss, seed by seed", ok)
+
+
+def _best_check(acc, spread_of):
+    """The gap between the variants' mean accuracies is within the spread over seeds."""
+    gap = max(acc.values()) - min(acc.values())
+    return gap <= max(spread_of.values()), gap
 
 
 def _claim_best():
-    s = experiment.summary()
-    best = {n: max(float(100 * s[n]["acc"][i].mean()) for i in range(len(experiment.LRS)))
-            for n in experiment.VARIANTS}
-    spread = {n: float(np.ptp(100 * s[n]["acc"][int(np.argmax(s[n]["acc"].mean(1)))]))
-              for n in experiment.VARIANTS}  # over seeds, at each variant's best learning rate
-    gap = max(best.values()) - min(best.values())
-    ok = gap <= max(spread.values())
-    order = sorted(best, key=best.get, reverse=True)
-    return (f"best mean test accuracy over the learning rates (3 seeds): "
-            + ", ".join(f"{n} {best[n]:.1f}%" for n in order)
+    cmp = experiment.comparison(metric="acc")
+    best = {n: 100 * float(cmp.at_best[n].mean()) for n in experiment.VARIANTS}
+    spread = {n: 100 * float(np.ptp(cmp.at_best[n])) for n in experiment.VARIANTS}
+    ok, gap = _best_check(best, spread)
+    order = cmp.ranking()
+    return (f"final test accuracy at each variant's own best lr (3 seeds, {cmp.excluded_text()}): "
+            + ", ".join(f"{n} {best[n]:.1f}% (lr {cmp.best_lr[n]:.2g})" for n in order)
             + f"; the gap ({gap:.1f} points) is within the spread over seeds (up to "
               f"{max(spread.values()):.1f} points)", ok)
+
+
+def _control_best():
+    s = experiment.summary()
+    acc = {n: 100 * float(s[n]["acc"][0].mean()) for n in experiment.VARIANTS}
+    spread = {n: 100 * float(np.ptp(s[n]["acc"][0])) for n in experiment.VARIANTS}
+    ok, gap = _best_check(acc, spread)
+    return (f"all five at one rate, lr {experiment.LRS[0]:g}: gap {gap:.1f} points against a spread "
+            f"of up to {max(spread.values()):.1f}", ok)
 
 
 def stabilization_summary() -> str:
@@ -238,7 +343,7 @@ def growth_summary() -> str:
 
 
 CLAIMS = [
-    Claim(3, "||w|| = g whatever v, and the network is unchanged when v is scaled by c > 0; "
+    Claim(3, "||w|| = |g| whatever v, and the network is unchanged when v is scaled by c > 0; "
              "grad_v then scales as 1/c",
           "Eq. 2: 'we now have ||w|| = g, independent of the parameters v'",
           _claim_invariance, verdict=IDENTITY),
@@ -254,36 +359,50 @@ CLAIMS = [
              "||v|| never decreases",
           "Sec. 2.1: ||v'|| = sqrt(||v||^2 + c^2 ||v||^2) = sqrt(1 + c^2) ||v|| >= ||v||",
           _claim_pythagoras, verdict=IDENTITY),
-    Claim(3, "Noisier gradients grow ||v|| faster and shrink the effective learning rate; with noise "
-             "the WN network trains better than the plain one",
+    Claim(3, "Noisier gradients grow ||v|| faster and lower the effective learning rate, in every "
+             "seed; at lr 1 the noise hurts the plain network far more than WN, while at each "
+             "network's own best lr they end close",
           "Sec. 2.1: 'If our gradients are noisy, c will be high and the norm of v will quickly "
           "increase, which in turn will decrease the scaling factor g/||v||'",
-          _claim_stabilization, verdict=REPRODUCED),
-    Claim(3, "At large learning rates ||v|| grows until the effective learning rate settles, but "
-             "the digits MLP's usable learning-rate range is no wider with WN",
+          _claim_stabilization, verdict=REPRODUCED, control=_control_stabilization),
+    Claim(3, "Among runs that train, a larger learning rate grows ||v|| more and lowers eta_eff/eta; "
+             "but at lr 10 the WN network dies, and its usable learning-rate range is no wider "
+             "than the plain network's",
           "Sec. 2.1: 'very robust to the value of the learning rate: If the learning rate is too "
           "large, the norm of the unnormalized weights grows quickly until an appropriate "
-          "effective learning rate is reached'", _claim_lr_range, verdict=PARTLY),
-    Claim(3, "With momentum the update is no longer orthogonal, but ||v|| still only grows, mostly "
-             "through the radial term",
+          "effective learning rate is reached'", _claim_lr_range, verdict=PARTLY,
+          control=_control_lr_range,
+          differs="a digits MLP under SGD for 200 steps, not the paper's Adam on CIFAR-10; here g, "
+                  "the biases and the output layer, which WN does not normalize, step at the raw "
+                  "lr, and the network dies although the steps of v are braked; with Adam or a "
+                  "WN output layer the range may well be wider"),
+    Claim(3, "With momentum the update is no longer orthogonal, but ||v|| still never shrinks, and "
+             "the radial share of its growth is 2 beta/(1+beta) (an exact consequence of the "
+             "orthogonal gradient)",
           "Sec. 2.1: the property 'does not strictly hold ... when using momentum. However, "
           "qualitatively we still find the same effect to hold'", _claim_momentum,
-          verdict=REPRODUCED),
-    Claim(3, "With Adam, ||v|| shrinks at small learning rates and grows only at larger ones",
+          verdict=IDENTITY),
+    Claim(3, "With Adam, ||v|| shrinks at the two smaller learning rates and grows only at the "
+             "largest",
           "Sec. 2.1: 'does not strictly hold for optimizers ... like Adam ... However, "
-          "qualitatively we still find the same effect to hold'", _claim_adam, verdict=PARTLY),
-    Claim(3, "For exactly whitened inputs, sigma[t] = ||v|| and BN of the pre-activation equals WN; "
-             "for the digits it does not",
+          "qualitatively we still find the same effect to hold'", _claim_adam, verdict=PARTLY,
+          control=_control_adam,
+          differs="a digits MLP for 200 steps at lr 0.001-0.01, not the paper's CIFAR-10 CNN over "
+                  "200 epochs; over a long run, or at the paper's rates, the sign may differ"),
+    Claim(3, "For zero-mean inputs with covariance s^2 I, sigma[t] is proportional to ||v|| for "
+             "every v, and BN of the pre-activation equals WN; for the digits it does not",
           "Sec. 2.2: for whitened inputs 'mu[t] = 0 and sigma[t] = ||v||', and BN 'is equivalent "
           "to' WN", _claim_whitened, verdict=IDENTITY),
-    Claim(3, "WN adds no batch noise to a unit's output; BN adds noise that shrinks with the batch "
-             "size",
+    Claim(3, "WN adds no batch noise: one example's output does not depend on the rest of its "
+             "batch (by construction)",
           "Sec. 2.2: 'Weight normalization can thus be viewed as a cheaper and less noisy "
-          "approximation to batch normalization'", _claim_wn_noise, verdict=REPRODUCED),
-    Claim(3, "Mean-only BN's noise is close to Gaussian and smaller than BN's; BN's is heavier-tailed, "
-             "but only mildly at these batch sizes",
+          "approximation to batch normalization'", _claim_wn_noise, verdict=IDENTITY),
+    Claim(3, "Mean-only BN's noise is Gaussian and smaller than BN's; BN's minibatch standard "
+             "deviation rescales a unit by a highly kurtotic factor sigma/sigma_B at batch sizes "
+             "up to 16, less so at 32-64",
           "Sec. 4: mean-only noise 'has much lighter tails than the highly kurtotic noise caused by "
-          "the minibatch estimate of the variance'", _claim_mean_only_noise, verdict=PARTLY),
+          "the minibatch estimate of the variance'", _claim_mean_only_noise, verdict=REPRODUCED,
+          control=_control_mean_only_noise),
     Claim(3, "After the data-dependent initialization every unit's pre-activation has mean 0 and "
              "std 1 on that batch, and only approximately on other data",
           "Sec. 3 (eqs. 5-6); 'this only holds for the minibatch we use for initialization, and "
@@ -291,12 +410,20 @@ CLAIMS = [
           verdict=IDENTITY),
     Claim(3, "The mean-only BN gradient (eq. 8) equals autodiff, alone and inside the WN layer",
           "Eq. 8: grad_t L = grad_t~ L - mu[grad_t~ L]", _claim_eq8, verdict=IDENTITY),
-    Claim(3, "Digits MLP, SGD: WN alone trains like the plain network; with the data-dependent "
-             "initialization it trains faster than plain and than BN at small learning rates",
+    Claim(3, "Digits MLP, SGD, each variant at its own best learning rate: WN + data init ends "
+             "with a lower training loss than plain in every seed, but BN gives no speed-up over "
+             "plain, so there is no 'speed-up of full BN' for WN to provide",
           "Sec. 2.2: 'our weight normalization method provides much of the speed-up of full batch "
-          "normalization'", _claim_speed, verdict=PARTLY),
-    Claim(3, "Digits MLP: at their best learning rates all five variants reach about the same test "
-             "accuracy; WN + mean-only BN is not measurably the best",
+          "normalization'", _claim_speed, verdict=NOT_REPRODUCED, control=_control_speed,
+          differs="a 3-layer MLP on 8x8 digits for 200 SGD steps, where BN does not train faster "
+                  "than the plain network; on the paper's CIFAR-10 CNN, where BN does, the "
+                  "comparison could come out as the paper says"),
+    Claim(3, "Digits MLP: at their own best learning rates all five variants reach about the same "
+             "test accuracy; WN + mean-only BN is not measurably the best",
           "Fig. 2 (CIFAR-10 test error): WN + mean-only BN 7.31%, BN 8.05%, normal param. 8.43%, "
-          "WN 8.46%, mean-only BN 8.52%", _claim_best, verdict=NOT_REPRODUCED),
+          "WN 8.46%, mean-only BN 8.52%", _claim_best, verdict=NOT_REPRODUCED,
+          control=_control_best,
+          differs="~97% accuracy on 8x8 digits after 200 steps leaves no room for the paper's "
+                  "0.4-1.2 point gaps on CIFAR-10 after 200 epochs; at that scale the ordering "
+                  "may well appear"),
 ]

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from normlab import data, nets, train
+from normlab.compare import compare, final
 from normlab.measure import diverged_at
 
 SIZES = (64, 64, 64, 10)
@@ -75,7 +76,8 @@ def _wn_probe(params, running, aux):
 
 def compute(lr, seed):
     """Train all five variants at learning rate ``lr`` for the seed with index ``seed`` (both may
-    be traced). Per variant: ``loss`` (STEPS,), ``acc`` (evaluations,); the WN variants also
+    be traced). Per variant: ``loss`` (STEPS,), ``acc``, ``dead`` (evaluations,: the largest
+    fraction of a hidden layer's units off on the whole test set); the WN variants also
     ``probe`` (evaluations, layers, 4): per hidden layer mean ||v||, mean g^2/||v||^2, mean b and
     the fraction of dead units on the test set (:func:`_wn_probe`)."""
     d, s = data.digits(), _setup()
@@ -87,13 +89,14 @@ def compute(lr, seed):
     out = {}
     for name, layer in (("plain", nets.Dense()), ("BN", nets.BatchNorm())):
         h = fit(pick(s[name]), layer)
-        out[name] = {"loss": h["loss"], "acc": h["test_acc"]}
+        out[name] = {"loss": h["loss"], "acc": h["test_acc"], "dead": h["dead"]}
     wn = pick(s["WN"])
     params = _stack([wn, pick(s["WN + data init"]), wn])
     mean_only = jnp.asarray([0.0, 0.0, 1.0])
     h = jax.vmap(lambda p, mo: fit(p, nets.WeightNorm(mean_only=mo), _wn_probe))(params, mean_only)
     for j, name in enumerate(WN_VARIANTS):
-        out[name] = {"loss": h["loss"][j], "acc": h["test_acc"][j], "probe": h["probe"][j]}
+        out[name] = {"loss": h["loss"][j], "acc": h["test_acc"][j], "dead": h["dead"][j],
+                     "probe": h["probe"][j]}
     return out
 
 
@@ -153,3 +156,45 @@ def speed(res=None, lrs=(0.01, 0.0316, 0.1)) -> dict:
         f = s[n]["final"][rows].mean(axis=0)  # per seed
         out[n] = (float(f.mean()), float(f.min()), float(f.max()))
     return out
+
+
+CRITERION = "mean training loss of the last 20 of 200 steps"
+
+
+@lru_cache(maxsize=None)
+def statuses() -> dict:
+    """Per variant, an object array (lr, seed) of :func:`normlab.train.status`: whether each run
+    trained (diverged, died: >= 90% of a hidden layer's units off on the test set, stalled)."""
+    res = experiment_grid()
+    out = {}
+    for n in VARIANTS:
+        r = res[n]
+        st = np.empty(r["loss"].shape[:2], dtype=object)
+        for i in range(st.shape[0]):
+            for j in range(st.shape[1]):
+                st[i, j] = train.status(r["loss"][i, j], dead=r["dead"][i, j],
+                                        test_acc=r["acc"][i, j], chance=0.1)
+        out[n] = st
+    return out
+
+
+def kinds(name: str) -> np.ndarray:
+    """(lr, seed) array of status kinds ("ok", "diverged", "died", "stalled") for one variant."""
+    return np.vectorize(lambda s: s.kind, otypes=[object])(statuses()[name])
+
+
+@lru_cache(maxsize=None)
+def comparison(methods=VARIANTS, metric: str = "loss"):
+    """:func:`normlab.compare.compare` of ``methods`` on the whole grid, each at its own best
+    learning rate over the three seeds: ``metric`` "loss" (:data:`CRITERION`, lower is better)
+    or "acc" (final test accuracy, higher is better); runs that did not train are excluded."""
+    res = experiment_grid()
+    st = statuses()
+    if metric == "loss":
+        m = np.stack([final(res[n]["loss"], 20) for n in methods])
+        crit, hib = CRITERION, False
+    else:
+        m = np.stack([res[n]["acc"][..., -1] for n in methods])
+        crit, hib = "final test accuracy after 200 steps", True
+    return compare(m, methods=list(methods), lrs=LRS, seeds=list(SEEDS), criterion=crit,
+                   status=np.stack([st[n] for n in methods]), higher_is_better=hib)

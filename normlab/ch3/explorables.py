@@ -18,7 +18,14 @@ def geometry_explorable() -> Explorable:
                 "next steps; the norm against the prediction sqrt(1 + c^2) per step; and the loss "
                 "with WN and with the same steps taken on w directly (which diverges for large "
                 "steps), for the chosen step size.",
-        grid_fn=growth.geometry_grid)
+        grid_fn=growth.geometry_grid, number="3.2",
+        alt="Three panels. Left: in the plane, the unit circle, the vector v along the x axis, an "
+            "orange step at right angles to it and the new, longer v' ending outside the circle, "
+            "then a trail of dots turning towards the dotted target direction. Middle: the norm "
+            "of v per step, measured dots on the predicted line. Right: the loss per step on a "
+            "log axis for steps on v and for the same steps on w.",
+        notice="Every step lengthens v, so later steps turn it less: the direction settles at "
+               "every step size, while the same steps on w overshoot above 1 and blow up above 2.")
 
 
 def stabilization_explorable() -> Explorable:
@@ -33,7 +40,13 @@ def stabilization_explorable() -> Explorable:
                 "without) and its effective learning rate eta g^2/||v||^2 (eta without WN) against "
                 "SGD step, for a digits MLP trained with Gaussian noise of the chosen size added to "
                 "every hidden weight's gradient; a diverged run is marked.",
-        grid_fn=stabilization.stabilization_grid)
+        grid_fn=stabilization.stabilization_grid, number="3.3",
+        alt="Three panels against SGD step, with and without WN: the training loss, the first "
+            "hidden layer's mean column norm and its effective learning rate, all on log axes. "
+            "With noise both norms climb, but only WN's effective learning rate falls; the plain "
+            "network's stays flat at the learning rate, and its loss stays higher.",
+        notice="Add noise: the WN norm climbs and its effective learning rate drops (the brake), "
+               "while the plain network keeps stepping at the full rate and its loss suffers.")
 
 
 # The chapter's explorables, by name (the benchmark times each one's live slider).

@@ -7,7 +7,6 @@ fixed axis ranges.
 
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 from matplotlib.ticker import FuncFormatter, NullLocator
 
@@ -19,8 +18,11 @@ from normlab.ch3.stabilization import STEPS as STAB_STEPS
 from normlab.measure import diverged_at, trailing_mean
 
 VARIANT_COLORS = {"plain": style.COLORS["plain"], "WN": style.COLORS["wn"],
-                  "WN + data init": style.PALETTE["sky"], "WN + mean-only BN": style.COLORS["other"],
-                  "BN": style.COLORS["bn"]}
+                  "WN + data init": style.PALETTE["orange"],
+                  "WN + mean-only BN": style.COLORS["other"], "BN": style.COLORS["bn"]}
+# WN starts as the plain network's function and its curves lie on the plain ones at small rates:
+# drawn dashed on top, so that both stay visible.
+VARIANT_STYLE = {"WN": {"linestyle": (0, (4, 2.5)), "lw": 1.8}}
 FLOOR = 1e-9  # the bottom of the log loss axes (float32 losses reach it)
 
 
@@ -52,7 +54,7 @@ def plot_geometry(res, lr, fig=None):
         wn_col = style.COLORS["wn"]
         style.figure_legend(fig, [
             style.proxy("target direction $w^*$", style.COLORS["ref"], lw=0.9, ls=":"),
-            style.proxy(r"predicted $\|v_0\|\prod\sqrt{1+c_t^2}$", style.COLORS["ref"], lw=1.2),
+            style.proxy(r"predicted $\|v_0\|\prod_k\sqrt{1+c_k^2}$", style.COLORS["ref"], lw=1.2),
             style.proxy(r"measured $\|v_k\|$", wn_col, marker="o", ms=4, ls="none"),
             style.proxy("loss with WN (steps on v)", wn_col),
             style.proxy("plain (steps on w)", style.COLORS["plain"])], ncol=5)
@@ -95,7 +97,7 @@ def plot_geometry(res, lr, fig=None):
                fontsize=style.SYMBOL, ha="right")
     k = np.arange(len(norm))
     style.line(ax1, "predicted", k, np.asarray(res["predicted"], float), color=style.COLORS["ref"],
-               lw=1.2, label=r"$\|v_0\|\prod\sqrt{1+c_t^2}$")
+               lw=1.2, label=r"$\|v_0\|\prod_k\sqrt{1+c_k^2}$")
     style.line(ax1, "measured", k, norm, color=wn_col, marker="o", ms=4, ls="none",
                label="measured")
     for name, key, col in (("with WN (steps on v)", "loss_wn", wn_col),
@@ -146,7 +148,7 @@ def plot_stabilization(res, lr, noise, fig=None):
 
 def plot_pythagoras(res, units=(0, 1, 2, 3)):
     """Left: ||v|| of a few units over a run, measured and predicted by the product of
-    sqrt(1 + c_t^2). Right: c_t per step for the same units."""
+    sqrt(1 + c_k^2). Right: c_k per step for the same units."""
     fig, axes = style.figure(2, 1, width=4.0, height=2.9)
     fig.subplots_adjust(wspace=0.32)
     ax0, ax1 = axes[0]
@@ -157,13 +159,13 @@ def plot_pythagoras(res, units=(0, 1, 2, 3)):
         ax0.plot(t[::25], res["predicted"][::25, j], "o", mfc="none", color=col, ms=5)
         ax1.plot(t[1:], np.maximum(res["c"][:, j], 1e-8), color=col, lw=0.9)
     ax0.plot([], [], color="#555555", label="measured")
-    ax0.plot([], [], "o", mfc="none", color="#555555", label=r"$\|v_0\|\prod_t\sqrt{1+c_t^2}$")
+    ax0.plot([], [], "o", mfc="none", color="#555555", label=r"$\|v_0\|\prod_k\sqrt{1+c_k^2}$")
     ax0.legend(loc="lower right", fontsize=style.SMALL)
     ax0.set_xlabel("SGD step")
     ax0.set_ylabel(r"$\|v_j\|$ (4 units, 1st hidden layer)")
     style.log_y(ax1)
     ax1.set_xlabel("SGD step")
-    ax1.set_ylabel(r"$c_t = \|\Delta v_j\|/\|v_j\|$")
+    ax1.set_ylabel(r"$c_k = \|\Delta v_j\|/\|v_j\|$")
     fig.suptitle(f"SGD on the digits, learning rate {res['lr']:g}, float64", fontsize=style.TITLE)
     return fig
 
@@ -173,7 +175,7 @@ def plot_optimizers(res):
     one panel per optimizer, one line per learning rate (mean over seeds, band: min-max)."""
     fig, axes = style.figure(len(res), 1, width=3.3, height=2.8)
     fig.subplots_adjust(left=0.07, wspace=0.35)
-    shades = [style.PALETTE["sky"], style.PALETTE["blue"], style.PALETTE["black"]]
+    shades = [style.PALETTE["orange"], style.PALETTE["blue"], style.PALETTE["black"]]
     for ax, (name, r) in zip(axes[0], res.items()):
         rel = r["norm"] / r["norm0"][None, :, None]  # (lr, seed, step)
         t = np.arange(1, rel.shape[-1] + 1)
@@ -189,16 +191,15 @@ def plot_optimizers(res):
 
 
 def plot_batch_noise(res):
-    """The noise a mini-batch adds to one example's normalized pre-activation: its standard
-    deviation and its excess kurtosis against the batch size, for BN and mean-only BN."""
-    fig, axes = style.figure(2, 1, width=3.9, height=2.9)
-    fig.subplots_adjust(left=0.1, wspace=0.34)
-    ax0, ax1 = axes[0]
+    """The noise a mini-batch adds to one example's normalized pre-activation, its standard
+    deviation against the batch size, for BN and mean-only BN (WN's is exactly 0 and cannot be
+    drawn on the log axis: the caption says so)."""
+    fig, axes = style.figure(1, 1, width=4.6, height=3.0)
+    ax0 = axes[0, 0]
     m = res["m"]
     for name, lab, col in (("bn", "BN", style.COLORS["bn"]),
                            ("mean_only", "mean-only BN", style.COLORS["other"])):
         ax0.plot(m, res[name]["std"], "o-", color=col, label=lab)
-        ax1.plot(m, res[name]["kurtosis"], "o-", color=col, label=lab)
     mm = np.geomspace(m.min(), m.max(), 50)
     ax0.plot(mm, np.sqrt(mm - 1) / mm, color=style.COLORS["ref"], lw=0.9, ls="--",
              label=r"$\sqrt{m-1}/m$")
@@ -209,72 +210,121 @@ def plot_batch_noise(res):
     ax0.set_xticklabels([str(k) for k in m])
     ax0.set_xlabel("batch size $m$")
     ax0.set_ylabel("noise std (units of the output)")
-    ax0.set_title(f"WN: exactly 0 (largest change {res['wn']['spread']:.0f})", fontsize=style.PANEL)
+    ax0.set_title("one example's output, batch to batch", fontsize=style.PANEL)
     ax0.legend(loc="lower left", fontsize=style.SMALL)
-    ax1.axhline(0.0, color="#999999", lw=0.8, ls=":", label="Gaussian")
-    ax1.set_xscale("log", base=2)
-    ax1.set_xticks(list(m))
-    ax1.set_xticklabels([str(k) for k in m])
-    ax1.set_xlabel("batch size $m$")
-    ax1.set_ylabel("excess kurtosis of the noise")
-    ax1.set_title("tails of the noise", fontsize=style.PANEL)
-    ax1.legend(loc="best", fontsize=style.SMALL)
     return fig
 
 
-def plot_experiment(res, norm0, lr_index: int = 2):
-    """The five variants: training loss at one learning rate (mean over seeds, band min-max),
-    final test accuracy against learning rate, and, for plain WN, the first hidden layer's
-    ||v|| and effective learning rate over training at every learning rate (mean over seeds;
-    ``norm0``: the initial mean column norm per seed)."""
-    fig, axes = style.figure(2, 2, width=4.1, height=2.8)
-    fig.subplots_adjust(left=0.09, wspace=0.3, hspace=0.6, bottom=0.09, top=0.95)
+def plot_noise_tails(res):
+    """Excess kurtosis against the batch size of the two noises the paper compares: BN's
+    sigma/sigma_B and mean-only BN's minibatch mean (median over units, band: the units' range),
+    on a symmetric-log axis (0 is a Gaussian)."""
+    fig, axes = style.figure(1, 1, width=4.6, height=3.0)
+    ax = axes[0, 0]
+    m = res["m"]
+    for name, lab, col in (("bn", r"BN: $\sigma/\sigma_B$", style.COLORS["bn"]),
+                           ("mean_only", r"mean-only BN: $(\mu_B-\mu)/\sigma$", style.COLORS["other"])):
+        k = res[name]["kurtosis"]
+        ax.fill_between(m, k.min(1), k.max(1), color=col, alpha=0.2, lw=0)
+        ax.plot(m, res[name]["median"], "o-", color=col, label=lab)
+    ax.axhline(0.0, color="#999999", lw=0.8, ls=":", label="Gaussian (0)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(-1.0, 10 ** np.ceil(np.log10(max(3.0, float(res["bn"]["kurtosis"].max())))))
+    ax.set_xticks(list(m))
+    ax.set_xticklabels([str(k) for k in m])
+    ax.set_xlabel("batch size $m$")
+    ax.set_ylabel("excess kurtosis over batches")
+    ax.set_title("the tails of the two noises", fontsize=style.PANEL)
+    ax.legend(loc="upper right", fontsize=style.SMALL)
+    return fig
+
+
+def _trained(kinds_row):
+    return np.all(np.asarray(kinds_row) == "ok")
+
+
+def plot_experiment(res, kinds, lr_index: int = 2):
+    """The five variants: training loss at one learning rate (mean over seeds, band min-max) and
+    final test accuracy against learning rate (mean over seeds, bars min-max), drawn only where
+    every seed trained; a cross at the bottom (one row per variant) marks a rate where some seed
+    diverged or died.
+    ``kinds``: variant -> (lr, seed) status kinds."""
+    fig, axes = style.figure(2, 1, width=4.1, height=3.0)
+    fig.subplots_adjust(left=0.09, wspace=0.3)
     ax = axes[0, 0]
     t = np.arange(1, STEPS + 1)
     for name in VARIANTS:
         loss = res[name]["loss"][lr_index]  # (seed, step)
         sm = np.stack([trailing_mean(l, 10) for l in loss])
         ax.fill_between(t, sm.min(0), sm.max(0), color=VARIANT_COLORS[name], alpha=0.2, lw=0)
-        ax.plot(t, sm.mean(0), color=VARIANT_COLORS[name], label=name)
+        ax.plot(t, sm.mean(0), color=VARIANT_COLORS[name], label=name, **VARIANT_STYLE.get(name, {}))
     style.log_y(ax)
     ax.set_xlabel("SGD step")
     ax.set_ylabel("training loss (nats, 10-step mean)")
     ax.set_title(f"learning rate {LRS[lr_index]:.3g}, 3 seeds", fontsize=style.PANEL)
-    ax.legend(loc="best", fontsize=style.SMALL)
     ax = axes[0, 1]
-    for name in VARIANTS:
-        loss, acc = res[name]["loss"], res[name]["acc"][..., -1]
-        ok = np.array([[diverged_at(loss[i, j]) is None for j in range(loss.shape[1])]
-                       for i in range(loss.shape[0])])
-        a = 100 * np.where(ok, acc, 0.0)
-        ax.errorbar(LRS, a.mean(1), yerr=[a.mean(1) - a.min(1), a.max(1) - a.mean(1)], fmt="o-",
-                    ms=3, capsize=2, color=VARIANT_COLORS[name], label=name)
+    lrs = np.asarray(LRS)
+    for j, name in enumerate(VARIANTS):
+        ok = np.array([_trained(kinds[name][i]) for i in range(len(LRS))])
+        a = 100 * res[name]["acc"][..., -1]
+        mean = np.where(ok, a.mean(1), np.nan)
+        ax.errorbar(lrs[ok], mean[ok], yerr=[(a.mean(1) - a.min(1))[ok], (a.max(1) - a.mean(1))[ok]],
+                    fmt="o", ms=3, capsize=2, color=VARIANT_COLORS[name], label=name,
+                    ls=VARIANT_STYLE.get(name, {}).get("linestyle", "-"),
+                    lw=VARIANT_STYLE.get(name, {}).get("lw", 1.6))
+        ax.plot(lrs[~ok], np.full((~ok).sum(), 3.0 + 5.0 * j), "x", color=VARIANT_COLORS[name], ms=6,
+                mew=1.6)  # stacked, one row per variant, so that each cross shows
     ax.set_xscale("log")
     ax.set_ylim(0, 100)
     ax.axhline(10, color="#999999", lw=0.8, ls=":")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title("the learning-rate range (diverged: 0%)", fontsize=style.PANEL)
+    ax.set_title("accuracy against learning rate", fontsize=style.PANEL)
+    handles = [style.proxy(n, VARIANT_COLORS[n], **VARIANT_STYLE.get(n, {})) for n in VARIANTS]
+    handles.append(style.proxy("x: some seed diverged or died", "#555555", marker="x", ls="none"))
+    style.figure_legend(fig, handles, ncol=3)
+    style.fit(fig)
+    return fig
+
+
+EXP_LRS = (0.1, 1.0, 3.1622776601683795, 10.0)  # the rates drawn in the norm panels
+
+
+def plot_experiment_norms(res, norm0, kinds):
+    """WN's first hidden layer over training at a few learning rates (mean over seeds): the mean
+    column norm ||v|| and the effective learning rate eta g^2/||v||^2; a rate whose runs did not
+    train is dashed."""
+    fig, axes = style.figure(2, 1, width=4.1, height=2.9)
+    fig.subplots_adjust(left=0.09, wspace=0.32)
     evals = np.arange(0, STEPS // EVAL_EVERY + 1) * EVAL_EVERY
-    cmap = matplotlib.colormaps["viridis"]
-    for i, lr in enumerate(LRS):
+    cols = [style.PALETTE[c] for c in ("sky", "green", "orange", "vermillion")]
+    for col, lr in zip(cols, EXP_LRS):
+        i = min(range(len(LRS)), key=lambda j: abs(LRS[j] - lr))
         p = res["WN"]["probe"][i].mean(0)  # (evals, layers, 4), mean over seeds
         norm = np.concatenate([[float(np.mean(norm0))], p[:, 0, 0]])  # g = ||v|| at the start
-        eff = lr * np.concatenate([[1.0], p[:, 0, 1]])
-        col = cmap(i / (len(LRS) - 1))
-        style.plot_curve(axes[1, 0], evals, norm, color=col, label=f"{lr:.3g}", limit=1e3)
-        style.plot_curve(axes[1, 1], evals, eff, color=col, label=f"{lr:.3g}", limit=1e3)
-    axes[1, 0].set_yscale("log")
-    axes[1, 0].yaxis.set_minor_locator(NullLocator())
-    axes[1, 0].set_yticks([1.5, 2, 3, 4, 6])
-    axes[1, 0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    style.log_y(axes[1, 1])
-    for ax, lab in ((axes[1, 0], r"WN: mean $\|v_j\|$, 1st hidden layer"),
-                    (axes[1, 1], r"WN: $\eta\,g^2/\|v\|^2$, 1st hidden layer")):
+        eff = LRS[i] * np.concatenate([[1.0], p[:, 0, 1]])
+        dead = not _trained(kinds["WN"][i])
+        lab = f"{LRS[i]:.3g}" + (" (died)" if dead else "")
+        kw = {"ls": "--"} if dead else {}
+        axes[0, 0].plot(evals, norm, color=col, label=lab, marker="o", ms=3, **kw)
+        axes[0, 1].plot(evals, eff, color=col, label=lab, marker="o", ms=3, **kw)
+    axes[0, 0].set_yscale("log")
+    axes[0, 0].yaxis.set_minor_locator(NullLocator())
+    axes[0, 0].set_yticks([1.5, 2, 3, 4, 6])
+    axes[0, 0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    style.log_y(axes[0, 1])
+    for ax, lab in ((axes[0, 0], r"mean $\|v_j\|$, 1st hidden layer"),
+                    (axes[0, 1], r"$\eta\,g^2/\|v\|^2$, 1st hidden layer")):
         ax.set_xlabel("SGD step")
         ax.set_ylabel(lab)
-    axes[1, 0].legend(title="learning rate", loc="upper left", fontsize=style.SMALL, ncol=2, title_fontsize=style.SMALL)
+    axes[0, 0].legend(title="learning rate", loc="upper left", fontsize=style.SMALL,
+                      title_fontsize=style.SMALL)
     return fig
+
+
+def _kinds():
+    return {n: experiment.kinds(n) for n in VARIANTS}
 
 
 # Every static figure of the chapter, drawn from its experiments (tests/test_figures.py).
@@ -282,5 +332,8 @@ FIGURES = {
     "pythagoras": lambda: plot_pythagoras(growth.pythagoras_run()),
     "optimizers": lambda: plot_optimizers(stabilization.optimizer_growth()),
     "batch_noise": lambda: plot_batch_noise(relation.batch_noise()),
-    "experiment": lambda: plot_experiment(experiment.experiment_grid(), experiment.initial_norms()),
+    "noise_tails": lambda: plot_noise_tails(relation.noise_tails()),
+    "experiment": lambda: plot_experiment(experiment.experiment_grid(), _kinds()),
+    "experiment_norms": lambda: plot_experiment_norms(experiment.experiment_grid(),
+                                                      experiment.initial_norms(), _kinds()),
 }

@@ -160,3 +160,32 @@ def geometry_grid() -> dict:
     shape (len(GEO_LRS), ...)."""
     out = train.grid(geometry_compute, lr=GEO_LRS)
     return jax.tree_util.tree_map(np.asarray, out)
+
+
+def run_phases(res=None, k: int = 20) -> dict:
+    r"""What falls over :func:`pythagoras_run` and why (the referee's point: the feedback is not
+    this run's story): the mean first-layer :math:`\|v\|` at the start and the end, and the mean
+    :math:`c` over the first and the last ``k`` steps. :math:`c = \eta\|\nabla_v\ell\|/\|v\|`, so
+    ``c_fall / norm_growth`` is the factor by which the gradient itself shrank."""
+    r = pythagoras_run() if res is None else res
+    n, c = r["norm"].mean(1), r["c"].mean(1)
+    c0, c1 = float(c[:k].mean()), float(c[-k:].mean())
+    return {"norm0": float(n[0]), "norm1": float(n[-1]), "norm_growth": float(n[-1] / n[0]),
+            "c0": c0, "c1": c1, "c_fall": c0 / c1, "grad_fall": c0 / c1 / float(n[-1] / n[0])}
+
+
+TARGET_LOSS = 1e-6
+
+
+def steps_to_target(res=None, loss: float = TARGET_LOSS) -> dict:
+    """On the geometry explorable's grid: per step size, the first step at which the loss falls
+    below ``loss`` with WN (steps on v) and plain (steps on w), or -1 if it never does within
+    :data:`GEO_STEPS`; and whether the plain steps overshoot (the loss rises at some step or
+    w passes w*: 1 - lr < 0)."""
+    r = geometry_grid() if res is None else res
+    first = lambda y: np.array([int(np.argmax(row < loss)) if np.any(row < loss) else -1 for row in y])
+    lrs = np.asarray(GEO_LRS)
+    return {"lrs": lrs, "wn": first(r["loss_wn"]), "plain": first(r["loss_plain"]),
+            "plain_overshoots": lrs > 1.0,
+            "plain_diverges": np.array([bool(np.any(~np.isfinite(row)) or row[-1] > row[0])
+                                        for row in r["loss_plain"]])}

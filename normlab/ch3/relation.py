@@ -5,8 +5,10 @@ section 2.2).
   :math:`I`), :math:`\mu[t] = 0` and :math:`\sigma[t] = \|v\|` for :math:`t = xv`, so BN of the
   pre-activation (:math:`\epsilon = 0`) equals WN with :math:`g = 1`; on the digits it does not;
 - :func:`batch_noise`: the noise a mini-batch adds to one example's normalized pre-activation,
-  under BN, mean-only BN (eq. 7) and WN, as the batch size changes: standard deviation and excess
-  kurtosis over many random batches.
+  under BN, mean-only BN (eq. 7) and WN, as the batch size changes (its standard deviation over
+  many random batches);
+- :func:`noise_tails`: the shape of that noise (excess kurtosis) where it can show: BN's
+  minibatch standard deviation, :math:`\sigma/\sigma_B`, against mean-only BN's minibatch mean.
 """
 
 from __future__ import annotations
@@ -67,42 +69,88 @@ def batch_noise(batch_sizes=NOISE_BATCHES, n_batches: int = 1000, n_examples: in
                 units: int = 16, seed: int = 0) -> dict:
     r"""One example's normalized pre-activation over ``n_batches`` random mini-batches that
     contain it (the other :math:`m-1` rows drawn from the digits), for ``units`` units
-    :math:`t = xv` (:math:`v` random) and ``n_examples`` fixed examples:
+    :math:`a = xv` (:math:`v` random) and ``n_examples`` fixed examples:
 
-    - BN: :math:`(t_i - \mu_B)/\sigma_B` (biased std, :math:`\epsilon = 0`);
-    - mean-only BN: :math:`(t_i - \mu_B)/\sigma` (eq. 7, divided by the unit's population std
+    - BN: :math:`(a_i - \mu_B)/\sigma_B` (biased std, :math:`\epsilon = 0`);
+    - mean-only BN: :math:`(a_i - \mu_B)/\sigma` (eq. 7, divided by the unit's population std
       :math:`\sigma` so that the two are in the same units);
-    - WN: :math:`t_i/\|v\|`, which does not depend on the batch.
+    - WN: :math:`a_i/\|v\|`, computed from the whole batch matrix (the example's row of
+      :math:`x_B v/\|v\|`): the other rows never enter, by construction.
 
     Returns ``m`` and, for ``bn`` and ``mean_only``, per batch size: ``std``, the standard
-    deviation over batches (mean over units and examples; in units of the population std, i.e.
-    of the normalized output) and ``kurtosis``, the excess kurtosis of that noise (same mean);
+    deviation over batches (mean over units and examples; in units of the normalized output);
     for ``wn``: ``spread``, the largest change of the output between batches (exactly 0).
+    The shape of the noise is :func:`noise_tails`' business: this output is bounded by
+    :math:`\sqrt{m-1}` under BN (Samuelson's inequality), so its tails cannot be heavy.
     """
     d = data.digits()
     x = np.asarray(d["x_train"], np.float64)
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(x.shape[1], units))
-    t = x @ v  # (n, units): every example's pre-activation
+    t = x @ v  # (n, units): every example's summed input
     sigma = t.std(axis=0)
     examples = rng.choice(x.shape[0], n_examples, replace=False)
     ti = t[examples][:, None, :]  # (examples, 1, units)
-    out = {"m": np.asarray(batch_sizes), "bn": {"std": [], "kurtosis": []},
-           "mean_only": {"std": [], "kurtosis": []}}
+    out = {"m": np.asarray(batch_sizes), "bn": {"std": []}, "mean_only": {"std": []}}
     spread = 0.0
+    vn = v / np.linalg.norm(v, axis=0)
     for m in batch_sizes:
-        tb = t[rng.integers(0, x.shape[0], (n_examples, n_batches, m - 1))]
+        rows = rng.integers(0, x.shape[0], (n_examples, n_batches, m - 1))
+        tb = t[rows]
         mu = (tb.sum(axis=2) + ti) / m
         var = (((tb - mu[:, :, None]) ** 2).sum(axis=2) + (ti - mu) ** 2) / m
         for name, o in (("bn", (ti - mu) / np.sqrt(var)), ("mean_only", (ti - mu) / sigma)):
             dev = o - o.mean(axis=1, keepdims=True)
-            s2, s4 = (dev ** 2).mean(axis=1), (dev ** 4).mean(axis=1)
-            out[name]["std"].append(float(np.mean(np.sqrt(s2))))
-            out[name]["kurtosis"].append(float(np.mean(s4 / s2 ** 2 - 3)))
-        # WN's output for example i, computed in each batch: the batch never enters
-        wn = np.stack([t[examples] / np.linalg.norm(v, axis=0) for _ in range(3)])
+            out[name]["std"].append(float(np.mean(np.sqrt((dev ** 2).mean(axis=1)))))
+        # WN's output for example 0 in its first 50 batches: row 0 of the batch's x_B v/||v||
+        wn = np.stack([(np.concatenate([x[examples[:1]], x[rows[0, b]]]) @ vn)[0]
+                       for b in range(min(50, n_batches))])
         spread = max(spread, float(np.max(np.abs(wn - wn[0]))))
     for name in ("bn", "mean_only"):
         out[name] = {k: np.asarray(val) for k, val in out[name].items()}
     out["wn"] = {"spread": spread}
+    return out
+
+
+def excess_kurtosis(a, axis=0):
+    """Excess kurtosis (0 for a Gaussian) of ``a`` along ``axis``."""
+    dev = a - a.mean(axis=axis, keepdims=True)
+    s2, s4 = (dev ** 2).mean(axis=axis), (dev ** 4).mean(axis=axis)
+    return s4 / s2 ** 2 - 3.0
+
+
+@lru_cache(maxsize=None)
+def noise_tails(batch_sizes=NOISE_BATCHES, n_batches: int = 20000, units: int = 16,
+                seed: int = 0) -> dict:
+    r"""The shape of the two noises the paper compares (its section 4), on the digits with random
+    :math:`v`, over ``n_batches`` random mini-batches of each size :math:`m`: per unit, the excess
+    kurtosis over batches of
+
+    - ``bn``: :math:`\sigma/\sigma_B`, the factor by which BN's minibatch estimate of the standard
+      deviation rescales the unit (forward and backward: BN's gradient is also divided by
+      :math:`\sigma_B`), with :math:`\sigma` the population std;
+    - ``mean_only``: :math:`(\mu_B - \mu)/\sigma`, the noise of the minibatch mean, all that
+      mean-only BN adds.
+
+    Returns ``m`` and, per noise, ``kurtosis`` (len(m), units) and ``median`` (len(m),), the
+    median over units (the statistic of the claim: a few units' samples are dominated by one
+    extreme batch)."""
+    d = data.digits()
+    x = np.asarray(d["x_train"], np.float64)
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(x.shape[1], units))
+    t = x @ v
+    mu, sigma = t.mean(axis=0), t.std(axis=0)
+    out = {"m": np.asarray(batch_sizes), "bn": {"kurtosis": []}, "mean_only": {"kurtosis": []}}
+    for m in batch_sizes:
+        ratio, mean = [], []
+        for lo in range(0, n_batches, 2000):  # bounded memory
+            tb = t[rng.integers(0, x.shape[0], (min(2000, n_batches - lo), m))]
+            ratio.append(sigma / tb.std(axis=1))
+            mean.append((tb.mean(axis=1) - mu) / sigma)
+        out["bn"]["kurtosis"].append(excess_kurtosis(np.concatenate(ratio)))
+        out["mean_only"]["kurtosis"].append(excess_kurtosis(np.concatenate(mean)))
+    for name in ("bn", "mean_only"):
+        k = np.asarray(out[name]["kurtosis"])
+        out[name] = {"kurtosis": k, "median": np.median(k, axis=1)}
     return out

@@ -113,7 +113,8 @@ def stabilization_seeds(lr: float = SEED_LR, noises=SEED_NOISES, seeds=SEEDS) ->
     batches and noise draws per seed): final ``norm_ratio`` (norm at the end / ``norm0``, the mean
     column norm of the first hidden v before training),
     ``eff_ratio`` (effective learning rate at the end / lr), ``loss`` (mean of the last 40 steps),
-    each (len(noises), len(seeds)); and the same ``loss`` for the plain network."""
+    each (len(noises), len(seeds)); and the same for the plain network (``plain_loss``,
+    ``plain_norm_ratio`` of its ||W||, ``plain_eff_ratio``, which is 1: no brake)."""
     stack = lambda trees: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
     inputs = stack([_inputs(s) for s in seeds])
     params = {k: stack([_params(s)[k] for s in seeds]) for k in LAYERS}
@@ -122,8 +123,10 @@ def stabilization_seeds(lr: float = SEED_LR, noises=SEED_NOISES, seeds=SEEDS) ->
         h = fit_noisy(p_wn, LAYERS["wn"], inp, lr, noise)[2]
         hp = fit_noisy(p_plain, LAYERS["plain"], inp, lr, noise)[2]
         n0 = jnp.mean(jnp.sqrt(jnp.sum(p_wn[0]["v"] ** 2, axis=0)))
+        n0p = jnp.mean(jnp.sqrt(jnp.sum(p_plain[0]["W"] ** 2, axis=0)))
         return {"norm_ratio": h["norm"][-1] / n0, "eff_ratio": h["eff"][-1] / lr, "norm0": n0,
-                "loss": jnp.mean(h["loss"][-40:]), "plain_loss": jnp.mean(hp["loss"][-40:])}
+                "loss": jnp.mean(h["loss"][-40:]), "plain_loss": jnp.mean(hp["loss"][-40:]),
+                "plain_norm_ratio": hp["norm"][-1] / n0p, "plain_eff_ratio": hp["eff"][-1] / lr}
 
     f = jax.vmap(jax.vmap(one, (None, 0, 0, 0)), (0, None, None, None))
     out = jax.jit(f)(jnp.asarray(noises), params["wn"], params["plain"], inputs)
@@ -204,4 +207,46 @@ def growth_summary(res=None) -> dict:
             "radial": r["radial"].sum(-1) / (r["radial"].sum(-1) + r["pythagorean"].sum(-1)),
             "loss": r["loss"][:, :, -20:].mean(-1),
         }
+    return out
+
+
+CRITERION = "mean training loss of the last 40 of 400 steps"
+
+
+@lru_cache(maxsize=None)
+def best_lr_comparison() -> dict:
+    """Per gradient noise of the explorable's grid (seed 0 only: the grid is one seed), WN and
+    plain each at its own best learning rate (:func:`normlab.compare.compare`, runs that
+    diverged or stalled excluded): noise -> Comparison."""
+    from normlab.compare import compare, final
+
+    g = stabilization_grid()
+    out = {}
+    for j, noise in enumerate(NOISES):
+        m = np.stack([final(g[k]["loss"][:, j], 40) for k in ("wn", "plain")])[:, :, None]
+        st = np.empty(m.shape, dtype=object)
+        for a, k in enumerate(("wn", "plain")):
+            for i in range(len(LRS)):
+                st[a, i, 0] = train.status(g[k]["loss"][i, j])
+        out[noise] = compare(m, methods=["WN", "plain"], lrs=LRS, seeds=[0], criterion=CRITERION,
+                             status=st)
+    return out
+
+
+def predict_answer(lr: float = 1.0, noises=(0.0, 0.1)) -> dict:
+    """What the explorable shows at learning rate ``lr`` for the two ``noises`` (grid points; the
+    predict question's settings): per noise, the final mean ||v|| and effective learning rate of
+    WN's first layer, and the final loss (mean of the last 40 steps) of both networks; and how
+    much the noise raised each network's loss (ratio of the two final losses)."""
+    g = stabilization_grid()
+    i = LRS.index(min(LRS, key=lambda v: abs(v - lr)))
+    js = [NOISES.index(n) for n in noises]
+    fin = lambda k, key, j: float(np.mean(g[k][key][i, j, -40:])) if key == "loss" \
+        else float(g[k][key][i, j, -1])
+    out = {"lr": LRS[i], "noises": tuple(noises),
+           "norm": [fin("wn", "norm", j) for j in js], "eff": [fin("wn", "eff", j) for j in js],
+           "loss_wn": [fin("wn", "loss", j) for j in js],
+           "loss_plain": [fin("plain", "loss", j) for j in js]}
+    out["hurt_wn"] = out["loss_wn"][1] / out["loss_wn"][0]
+    out["hurt_plain"] = out["loss_plain"][1] / out["loss_plain"][0]
     return out
