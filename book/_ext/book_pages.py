@@ -1,0 +1,156 @@
+"""Book-level fixes to the pages Jupyter Book writes (a *local extension*, ``_config.yml``).
+
+1. **The book's page script and styles.** ``book/_static/normlab-book.js`` (the "scroll sideways"
+   cue on wide content, the claims tables' phone layout and the claims page's filter) and
+   ``normlab-book.css`` (those, the chapter map and the print layout of the PDF edition) are added
+   to every page, after the theme's and ``normlab.css``.
+
+2. **No launch button on a page that is not a notebook.** sphinx-book-theme treats any page with a
+   ``kernelspec`` as a notebook, so a MyST Markdown page that runs code (the claims page) got a
+   "Launch -> Colab" button that opens a ``.md`` file in Colab. The button group stays only on
+   pages whose source is an ``.ipynb``.
+
+3. **No duplicate HTML ids.** sphinx-proof gives every theorem's body ``id="proof-content"`` and
+   sphinx-exercise every exercise's body ``id="exercise-content"``: one id, many elements on a
+   page (invalid HTML; ``getElementById`` and fragment links find only the first). Those sections
+   lose the id and keep a class of the same name (nothing links to them or styles them by id).
+
+4. **The proof index shows titles.** sphinx-proof's index page (``prf-prf.html``) lists each
+   theorem under its internal label ("def-bn", "lem-bn-init"), one heading per label. Here it
+   lists them by chapter, in the order of the chapter, as "Definition 1.1 (Batch
+   Normalization)" with a link to each, the label only as a fallback for an untitled one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+__version__ = "0.1.0"
+
+REPEATED_IDS = ("proof-content", "exercise-content")
+
+
+# ---- 2. launch buttons ------------------------------------------------------------------------
+
+def _drop_launch_buttons(app: Sphinx, pagename: str, templatename: str, context: dict,
+                         doctree: Any) -> None:
+    if context.get("page_source_suffix") == ".ipynb":
+        return
+    buttons = context.get("header_buttons")
+    if isinstance(buttons, list):
+        buttons[:] = [b for b in buttons if b.get("label") != "launch-buttons"]
+
+
+# ---- 3. duplicate ids -------------------------------------------------------------------------
+
+def _drop_repeated_ids(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    for section in doctree.findall(nodes.section):
+        for rid in REPEATED_IDS:
+            if rid in section["ids"]:
+                section["ids"].remove(rid)
+                if rid not in section["classes"]:
+                    section["classes"].append(rid)
+
+
+# ---- 4. the proof index -----------------------------------------------------------------------
+
+def _proof_title(node: nodes.Element) -> str:
+    """The title a reader sees, "Definition 1.1 (Batch Normalization)" or its parts."""
+    title = node.next_node(nodes.title)
+    text = title.astext().strip() if title is not None else ""
+    return " ".join(text.split())
+
+
+def _proof_entries(env) -> dict[str, list[tuple[str, str, str]]]:
+    """For each document with proofs: (anchor, kind, title) in document order."""
+    proofs = getattr(env, "proof_list", {}) or {}
+    by_doc: dict[str, list] = defaultdict(list)
+    for label, info in proofs.items():
+        by_doc[info["docname"]].append(label)
+    out: dict[str, list] = {}
+    for docname in by_doc:
+        try:
+            tree = env.get_doctree(docname)
+        except Exception:  # noqa: BLE001 - a missing doctree: fall back to the labels
+            tree = None
+        found = []
+        wanted = set(by_doc[docname])
+        if tree is not None:
+            for node in tree.findall(nodes.Element):
+                label = node.get("label") if "realtype" in node.attributes else None
+                if label in wanted:
+                    found.append((label, node["realtype"], node.get("title", "")))
+                    wanted.discard(label)
+        for label in sorted(wanted):
+            found.append((label, proofs[label]["realtype"], ""))
+        out[docname] = found
+    return out
+
+
+def _number(env, docname: str, anchor: str, realtype: str) -> str:
+    """The number Sphinx gave the theorem (``toc_fignumbers``), e.g. "1.1", or ""."""
+    figs = getattr(env, "toc_fignumbers", {}).get(docname, {})
+    for kind, numbers in figs.items():
+        if anchor in numbers:
+            return ".".join(str(n) for n in numbers[anchor])
+    return ""
+
+
+def _index_generate(self, docnames=None):
+    env = self.domain.env
+    content = []
+    order = {d: i for i, d in enumerate(_toc_order(env))}
+    entries = _proof_entries(env)
+    for docname in sorted(entries, key=lambda d: (order.get(d, 10**6), d)):
+        chapter = env.titles[docname].astext() if docname in env.titles else docname
+        rows = []
+        for anchor, realtype, title in entries[docname]:
+            number = _number(env, docname, anchor, realtype)
+            kind = realtype.capitalize()
+            name = " ".join(p for p in (kind, number) if p)
+            subject = title.strip().strip("()").strip() if title else ""
+            name = f"{name} ({subject})" if subject else f"{name} ({anchor})" if not number else name
+            # (name, subtype, docname, anchor, extra, qualifier, description)
+            rows.append((name, 0, docname, anchor, "", "", ""))
+        content.append((chapter, rows))
+    return content, False
+
+
+def _toc_order(env) -> list[str]:
+    """The documents in the order of the table of contents."""
+    seen: list[str] = []
+
+    def walk(doc: str) -> None:
+        if doc in seen:
+            return
+        seen.append(doc)
+        for child in env.toctree_includes.get(doc, []):
+            walk(child)
+
+    walk(env.config.root_doc)
+    return seen + sorted(set(env.found_docs) - set(seen))
+
+
+def _patch_proof_index(app: Sphinx) -> None:
+    try:
+        from sphinx_proof.domain import ProofIndex
+    except ImportError:
+        logger.warning("[book_pages] sphinx-proof is not installed: the proof index is left as is")
+        return
+    ProofIndex.generate = _index_generate
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_js_file("normlab-book.js", priority=900)
+    app.add_css_file("normlab-book.css", priority=900)
+    app.connect("html-page-context", _drop_launch_buttons, priority=600)  # after the theme's 501
+    app.connect("doctree-resolved", _drop_repeated_ids)
+    app.connect("builder-inited", _patch_proof_index)
+    return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
