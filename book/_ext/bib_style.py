@@ -9,14 +9,19 @@ It registers two pybtex plugins, which sphinxcontrib-bibtex looks up by name:
 - the formatting style ``normlab``: pybtex's ``unsrt`` entries (which print an entry's ``url`` and
   ``doi`` fields as links), sorted by author, year and title, with those labels.
 
-``_config.yml`` selects it with ``bibtex_default_style: normlab``; in the text, citations follow
-``bibtex_reference_style: author_year`` ("(Santurkar et al., 2018)"). Nothing is fetched: the
-links are the ``url``/``doi`` fields of ``book/references.bib``.
+It also registers the referencing style ``normlab_author_year`` with sphinxcontrib-bibtex:
+its ``author_year`` style with round brackets, so that ``{cite}`` reads "(Santurkar et al., 2018)"
+and ``{cite:t}`` reads "Santurkar et al. (2018)" (the default's square brackets look like labels).
+
+``_config.yml`` selects them with ``bibtex_default_style: normlab`` and
+``bibtex_reference_style: normlab_author_year``. Nothing is fetched: the links are the
+``url``/``doi`` fields of ``book/references.bib``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from string import ascii_lowercase
 from typing import Any
 
@@ -25,6 +30,9 @@ from pybtex.richtext import Text
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
 from sphinx.application import Sphinx
+from sphinxcontrib.bibtex import plugin as bibtex_plugin
+from sphinxcontrib.bibtex.style.referencing import BracketStyle
+from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 
 __version__ = "0.1.0"
 
@@ -67,7 +75,22 @@ class NormlabStyle(UnsrtStyle):
     default_sorting_style = "author_year_title"
 
 
+def _round() -> BracketStyle:
+    return BracketStyle(left="(", right=")", sep="; ")
+
+
+@dataclass
+class RoundAuthorYearReferenceStyle(AuthorYearReferenceStyle):
+    bracket_parenthetical: BracketStyle = field(default_factory=_round)
+    bracket_textual: BracketStyle = field(default_factory=_round)
+    bracket_author: BracketStyle = field(default_factory=_round)
+    bracket_label: BracketStyle = field(default_factory=_round)
+    bracket_year: BracketStyle = field(default_factory=_round)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    bibtex_plugin.register_plugin("sphinxcontrib.bibtex.style.referencing", "normlab_author_year",
+                                  RoundAuthorYearReferenceStyle)
     pybtex.plugin.register_plugin("pybtex.style.labels", "normlab_author_year", AuthorYearLabelStyle)
     pybtex.plugin.register_plugin("pybtex.style.formatting", "normlab", NormlabStyle)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

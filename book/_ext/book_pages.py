@@ -11,9 +11,11 @@
    pages whose source is an ``.ipynb``.
 
 3. **No duplicate HTML ids.** sphinx-proof gives every theorem's body ``id="proof-content"`` and
-   sphinx-exercise every exercise's body ``id="exercise-content"``: one id, many elements on a
-   page (invalid HTML; ``getElementById`` and fragment links find only the first). Those sections
-   lose the id and keep a class of the same name (nothing links to them or styles them by id).
+   every proof ``id="proof"``, sphinx-exercise every exercise's body ``id="exercise-content"`` and
+   every solution's ``id="solution-content"``: one id, many elements on a page (invalid HTML;
+   ``getElementById`` and fragment links find only the first). Those elements lose the id and get
+   a class instead (nothing links to them; sphinx-proof's ``div#proof`` style is repeated for the
+   class in ``normlab-book.css``). Any other id repeated on a page gets a suffix.
 
 4. **The proof index shows titles.** sphinx-proof's index page (``prf-prf.html``) lists each
    theorem under its internal label ("def-bn", "lem-bn-init"), one heading per label. Here it
@@ -34,7 +36,12 @@ logger = logging.getLogger(__name__)
 
 __version__ = "0.1.0"
 
-REPEATED_IDS = ("proof-content", "exercise-content")
+# The fixed ids sphinx-proof and sphinx-exercise give to every theorem body, proof, exercise and
+# solution; each element keeps a class instead (the class that the extensions' CSS does not
+# already give it: "prf-proof" for a proof, styled like sphinx-proof's div#proof in
+# normlab-book.css).
+REPEATED_IDS = {"proof-content": "proof-content", "exercise-content": "exercise-content",
+                "solution-content": "solution-content", "proof": "prf-proof"}
 
 
 # ---- 2. launch buttons ------------------------------------------------------------------------
@@ -51,12 +58,25 @@ def _drop_launch_buttons(app: Sphinx, pagename: str, templatename: str, context:
 # ---- 3. duplicate ids -------------------------------------------------------------------------
 
 def _drop_repeated_ids(app: Sphinx, doctree: nodes.document, docname: str) -> None:
-    for section in doctree.findall(nodes.section):
-        for rid in REPEATED_IDS:
-            if rid in section["ids"]:
-                section["ids"].remove(rid)
-                if rid not in section["classes"]:
-                    section["classes"].append(rid)
+    """doctree-resolved: the fixed ids become classes; any other id that a page would still
+    repeat gets a suffix (-2, -3, ...) on its later uses."""
+    seen: set[str] = set()
+    for node in doctree.findall(nodes.Element):
+        ids = node.get("ids")
+        if not ids:
+            continue
+        kept = []
+        for i in ids:
+            if i in REPEATED_IDS:
+                if REPEATED_IDS[i] not in node["classes"]:
+                    node["classes"].append(REPEATED_IDS[i])
+                continue
+            new, k = i, 2
+            while new in seen:
+                new, k = f"{i}-{k}", k + 1
+            seen.add(new)
+            kept.append(new)
+        node["ids"] = kept
 
 
 # ---- 4. the proof index -----------------------------------------------------------------------
@@ -115,7 +135,9 @@ def _index_generate(self, docnames=None):
             number = _number(env, docname, anchor, realtype)
             kind = realtype.capitalize()
             name = " ".join(p for p in (kind, number) if p)
-            subject = title.strip().strip("()").strip() if title else ""
+            subject = " ".join(title.split())
+            if subject.startswith("(") and subject.endswith(")"):  # proof_title_format " (%t)"
+                subject = subject[1:-1].strip()
             name = f"{name} ({subject})" if subject else f"{name} ({anchor})" if not number else name
             # (name, subtype, docname, anchor, extra, qualifier, description)
             rows.append((name, 0, docname, anchor, "", "", ""))
