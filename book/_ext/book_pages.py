@@ -25,7 +25,9 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -169,10 +171,25 @@ def _patch_proof_index(app: Sphinx) -> None:
     ProofIndex.generate = _index_generate
 
 
+def _slug_index_captions(app: Sphinx, exc: Exception | None) -> None:
+    """build-finished: the index's group headings become ids ("cap-Chapter 1: ..."), and an id
+    must not contain spaces: use a slug in the ids and in the links to them."""
+    page = Path(app.outdir) / "prf-prf.html"
+    if exc is not None or app.builder.format != "html" or not page.is_file():
+        return
+    text = page.read_text(encoding="utf-8")
+    fixed = re.sub(r'(id="|href="#)cap-([^"]*)"',
+                   lambda m: m.group(1) + "cap-" + re.sub(r"[^A-Za-z0-9]+", "-", m.group(2)).strip("-") + '"',
+                   text)
+    if fixed != text:
+        page.write_text(fixed, encoding="utf-8")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_js_file("normlab-book.js", priority=900)
     app.add_css_file("normlab-book.css", priority=900)
     app.connect("html-page-context", _drop_launch_buttons, priority=600)  # after the theme's 501
     app.connect("doctree-resolved", _drop_repeated_ids)
     app.connect("builder-inited", _patch_proof_index)
+    app.connect("build-finished", _slug_index_captions)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
