@@ -16,6 +16,11 @@ The pages are then merged with ``pypdf`` behind a generated contents page that l
 with the number it starts on, page numbers are stamped at the foot of every page (a second, tiny
 Chromium print of the numbers alone, laid over the pages), and the PDF gets bookmarks (an outline)
 for every page. Nothing leaves the machine: any request that is not local is aborted.
+
+The PDF shows what the website shows, solutions included (folded solutions print unfolded). For a
+student handout, print the student edition instead:
+``python3 tasks.py build --student`` then
+``.venv/bin/python tools/book_pdf.py --html _build/student/html --out _build/pdf/student.pdf``.
 """
 
 from __future__ import annotations
@@ -216,10 +221,9 @@ def build_pdf(html_dir: Path, out: Path, say=print) -> Path:
     for i, pg in enumerate(writer.pages):
         if i >= front:  # the contents page carries no number
             pg.merge_page(stamps.pages[i])
-    contents_item = writer.add_outline_item("Contents", 0)
-    del contents_item
+    writer.add_outline_item(title="Contents", page_number=0)
     for title, start in zip(titles, starts):
-        writer.add_outline_item(title, start - 1)
+        writer.add_outline_item(title=title, page_number=start - 1)
     writer.add_metadata({"/Title": book_title, "/Creator": "tools/book_pdf.py (Chromium, pypdf)"})
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as f:
