@@ -155,7 +155,7 @@ def bench(args: list[str]) -> int:
 def pdf(args: list[str]) -> int:
     """The PDF edition: build the website (cached), print it with Chromium into
     _build/pdf/book.pdf (tools/book_pdf.py) and copy it into the website (its intro links it)."""
-    ensure_env("requirements-test.txt")   # playwright and pypdf
+    ensure_env("requirements-pdf.txt")    # the book's, playwright and pypdf
     rc = build_book(VENV / "bin").returncode
     if rc != 0:
         return rc

@@ -204,8 +204,9 @@ HINTS = """() => Array.from(document.querySelectorAll(
     ".bd-article mjx-container[display='true'], .bd-article .cell_output .output.text_html, " +
     ".bd-article .pst-scrollable-table-container, .bd-article div.highlight > pre, .bd-article .cell_output pre"))
   .filter(b => !b.closest('.normlab-explorable, .normlab-claims-scroll') && b.clientWidth > 0)
-  .map(b => ({wide: b.scrollWidth > b.clientWidth + 1,
-              hint: !!(b.nextElementSibling && b.nextElementSibling.classList.contains('nl-scroll-hint')),
+  .map(b => [b, (b.tagName === 'MJX-CONTAINER' && b.parentElement.matches('div.math')) ? b.parentElement : b])
+  .map(([b, a]) => ({wide: b.scrollWidth > b.clientWidth + 1,
+              hint: !!(a.nextElementSibling && a.nextElementSibling.classList.contains('nl-scroll-hint')),
               what: b.tagName + ' ' + (b.textContent || '').trim().slice(0, 40)}))"""
 
 WIDEN = """() => {

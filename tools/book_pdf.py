@@ -30,6 +30,7 @@ import functools
 import html
 import http.server
 import io
+import os
 import re
 import sys
 import threading
@@ -37,7 +38,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+# The Chromium the browser tests use; NORMLAB_CHROMIUM names another Chromium or Chrome (a CI runner's).
+CHROMIUM = os.environ.get("NORMLAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAPER = {"format": "A4", "margin": {"top": "16mm", "bottom": "18mm", "left": "15mm", "right": "15mm"}}
@@ -168,8 +170,11 @@ def build_pdf(html_dir: Path, out: Path, say=print) -> Path:
     from playwright.sync_api import sync_playwright
     from pypdf import PdfReader, PdfWriter
 
-    if not (html_dir / "book" / "intro.html").exists() and not any(html_dir.glob("**/*.html")):
+    if not any(html_dir.glob("**/*.html")):
         raise SystemExit(f"no built website in {html_dir}: run `python3 tasks.py build` first")
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium`, or set "
+                         "NORMLAB_CHROMIUM to a Chromium or Chrome executable")
     pages = [(cap, p) for cap, p in toc_pages() if (html_dir / p).exists()]
     missing = [p for _, p in toc_pages() if not (html_dir / p).exists()]
     if missing:

@@ -25,8 +25,15 @@
     ".bd-article .cell_output pre",
   ].join(",");
 
+  // The hint goes under the box; a display equation's box sits in Sphinx's div.math (a flex
+  // row in the theme), so its hint goes under that div instead of beside the formula.
+  function anchorOf(box) {
+    var p = box.parentElement;
+    return box.tagName === "MJX-CONTAINER" && p && p.matches("div.math") ? p : box;
+  }
+
   function hintFor(box) {
-    var next = box.nextElementSibling;
+    var next = anchorOf(box).nextElementSibling;
     return next && next.classList.contains("nl-scroll-hint") ? next : null;
   }
 
@@ -41,7 +48,7 @@
         hint.className = "nl-scroll-hint";
         hint.setAttribute("aria-hidden", "true");
         hint.textContent = "\u2194 wider than the page: scroll it sideways to see all of it";
-        box.insertAdjacentElement("afterend", hint);
+        anchorOf(box).insertAdjacentElement("afterend", hint);
         if (!box.hasAttribute("tabindex") && box.tagName !== "PRE") {
           // a keyboard reader can focus the box and scroll it with the arrow keys
           box.setAttribute("tabindex", "0");
