@@ -5,6 +5,7 @@
     python3 tasks.py build --student   # the student edition (no solutions), into _build/student/html
     python3 tasks.py test     # the whole test suite (pytest; extra arguments go to pytest)
     python3 tasks.py bench    # the performance budget table (bench/bench.py)
+    python3 tasks.py pdf      # the PDF edition, into _build/pdf/book.pdf (tools/book_pdf.py)
 
 Each command creates the virtual environment ``.venv`` if it is missing (or reuses it), installs
 the pinned requirements when they changed since the last run, installs ``normlab`` from this
@@ -180,11 +181,27 @@ def bench(args: list[str]) -> int:
     return subprocess.run([str(PY), "bench/bench.py", *args], cwd=ROOT).returncode
 
 
+def pdf(args: list[str]) -> int:
+    """The PDF edition: build the website (cached), print it with Chromium into
+    _build/pdf/book.pdf (tools/book_pdf.py) and copy it into the website (its intro links it)."""
+    ensure_env("requirements-pdf.txt")    # the book's, playwright and pypdf
+    rc = build_book(VENV / "bin").returncode
+    if rc != 0:
+        return rc
+    out = ROOT / "_build" / "pdf" / "book.pdf"
+    rc = subprocess.run([str(PY), "tools/book_pdf.py", "--out", str(out), *args], cwd=ROOT).returncode
+    if rc == 0:
+        shutil.copy2(out, ROOT / "_build" / "html" / "book.pdf")
+        say(f"the PDF edition is {out} (and _build/html/book.pdf)")
+    return rc
+
+
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"build", "test", "bench"}:
+    commands = {"build": build, "test": test, "bench": bench, "pdf": pdf}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
-    return {"build": build, "test": test, "bench": bench}[sys.argv[1]](sys.argv[2:])
+    return commands[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":
