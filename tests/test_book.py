@@ -81,7 +81,10 @@ def test_claims_page_lists_every_claim(built_book):
     table = html[html.index("normlab-claims"):]
     body = table[table.index("<tbody>"):table.index("</tbody>")]
     n = len(claims.all_claims())
-    assert body.count("<tr>") == n, f"{body.count('<tr>')} rows on the claims page, {n} claims"
+    rows = len(re.findall(r"<tr[ >]", body))
+    assert rows == n, f"{rows} rows on the claims page, {n} claims"
+    assert body.count("FAILS, as it should") == sum(c.control is not None for c in claims.all_claims()), \
+        "every control is shown beside its row, failing the row's check"
     assert ">FAIL<" not in body and body.count(">PASS<") == n
     for v in claims.VERDICTS:
         assert v in body, f"no claim with the verdict {v!r}?"
