@@ -70,6 +70,17 @@ def ensure_env(requirements: str) -> None:
 BUILD_ARGS = ["build", ".", "--builder", "html", "--warningiserror", "--keep-going"]
 
 
+#: Results kept between the build and the tests (normlab.cache): under _build, so --clean clears it.
+CACHE = ROOT / "_build" / "cache"
+
+
+def environment() -> dict:
+    """The environment of the build and the tests: normlab's result cache on (see normlab/cache.py)."""
+    env = dict(os.environ)
+    env.setdefault("NORMLAB_CACHE", str(CACHE))
+    return env
+
+
 def forget_stale_outputs(root: Path = ROOT) -> bool:
     """Drop the execution cache and Sphinx's saved doctrees when ``normlab``'s code changed since
     the last build: jupyter-cache keys a notebook's outputs on the notebook's own source only, so
@@ -82,7 +93,7 @@ def forget_stale_outputs(root: Path = ROOT) -> bool:
     stale = stamp.exists() and stamp.read_text() != digest.hexdigest()
     if stale:
         say("normlab changed since the last build: the notebooks run again")
-        for d in (".jupyter_cache", ".doctrees"):
+        for d in (".jupyter_cache", ".doctrees", "cache"):
             shutil.rmtree(root / "_build" / d, ignore_errors=True)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest.hexdigest())
@@ -108,12 +119,13 @@ HEARTBEAT_S = 10
 
 
 def build_environment(root: Path) -> dict:
-    """The environment of a build: the kernels' profile, and NORMLAB_BUILD_LOG, which makes the
-    notebooks' progress lines (normlab.explore.Progress) reach the build's log as well."""
+    """The environment of a build: :func:`environment`, the kernels' profile, and
+    NORMLAB_BUILD_LOG, which makes the notebooks' progress lines (normlab.explore.Progress) reach
+    the build's log as well."""
     profile = root / "_build" / ".ipython" / "profile_default"
     profile.mkdir(parents=True, exist_ok=True)
     (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
-    return {**os.environ, "IPYTHONDIR": str(profile.parent), "NORMLAB_BUILD_LOG": "1",
+    return {**environment(), "IPYTHONDIR": str(profile.parent), "NORMLAB_BUILD_LOG": "1",
             "PYTHONUNBUFFERED": "1"}
 
 
@@ -187,19 +199,30 @@ def source_files() -> list[Path]:
 
 def build_student(bindir: Path) -> int:
     """The student edition of the website: a copy of the book whose notebooks have no solutions
-    (tools/course.py student-edition), built into _build/student/html."""
+    (tools/course.py student-edition), built into _build/student/html. When the website's build
+    has run the current notebooks, their outputs are reused (tools/executed.py): the student
+    edition's cells are the website's minus the solutions, so nothing is executed twice."""
     sys.path.insert(0, str(ROOT))
     from tools.course import student_edition
 
     src = ROOT / "_build" / "student-src"
     shutil.rmtree(src, ignore_errors=True)
+    reused = []
     for f in source_files():
         dst = src / f.relative_to(ROOT)
         dst.parent.mkdir(parents=True, exist_ok=True)
         if f.suffix == ".ipynb" and f.parent.name == "notebooks":
             student_edition(f, dst)
+            fill = subprocess.run([str(bindir / "python"), str(ROOT / "tools" / "executed.py"),
+                                   "--fill", str(f), str(dst)], cwd=ROOT, capture_output=True)
+            reused.append(fill.returncode == 0)
         else:
             shutil.copy2(f, dst)
+    if reused and all(reused):
+        say("the student edition reuses the website build's outputs (no notebook runs again)")
+        config = src / "_config.yml"  # the chapters keep their outputs; the claims page still runs
+        config.write_text(re.sub(r"(\n  execute_notebooks: *\w+\n)", r"\1  exclude_patterns: [\"notebooks/*\"]\n",
+                                 config.read_text(), count=1))
     say("jupyter-book " + " ".join(BUILD_ARGS) + "  (student edition)")
     rc = run_jupyter_book(bindir, src).returncode
     if rc == 0:
@@ -226,7 +249,8 @@ def build(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     ensure_env("requirements-test.txt")
-    return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode  # testpaths: tests
+    return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT,  # testpaths: tests
+                          env=environment()).returncode
 
 
 def bench(args: list[str]) -> int:

@@ -1,10 +1,14 @@
 """The command line of normlab.
 
-usage: python -m normlab claims [--chapter N]   re-measure every claim of the book (or one chapter's)
-       python -m normlab --version               print normlab's version
-       python -m normlab --help                  print this help
+usage: python -m normlab claims [--chapter N] [--controls]
+                                   re-measure every claim of the book (or one chapter's); with
+                                   --controls, also check that each claim's control fails
+       python -m normlab claims --help    the options of claims
+       python -m normlab --version        print normlab's version
+       python -m normlab --help           print this help
 
-Exit status: 0 when every claim's check passes, 1 when one fails, 2 for a usage error.
+Exit status: 0 when every check passes, 1 when one fails, 2 for a usage error (an unknown
+command or chapter).
 """
 
 import sys

@@ -30,34 +30,45 @@ from normlab.measure import rel_error  # noqa: F401  (checks.rel_error, used by 
 
 @dataclass
 class Result:
-    """Outcome of a check: ``passed`` and a one-line ``message``. Truthy iff passed."""
+    """Outcome of a check: ``passed`` and a one-line ``message``. Truthy iff passed.
+    ``pending``: the function is still the stub (``raise NotImplementedError``): not a failure
+    to show in red, but the student's turn (it scores as not passed)."""
 
     name: str
     passed: bool
     message: str
+    pending: bool = False
 
     def __bool__(self) -> bool:
         return self.passed
 
+    @property
+    def word(self) -> str:
+        return "PASS" if self.passed else ("YOUR TURN" if self.pending else "FAIL")
+
     def __str__(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} [{self.name}] {self.message}"
+        return f"{self.word} [{self.name}] {self.message}"
 
     __repr__ = __str__
 
     #: (text colour, background) of PASS and FAIL: the Okabe-Ito bluish green and vermillion,
     #: darkened to >= 4.5:1 (WCAG AA) on their own tint, on white and on the website's dark-mode
     #: output card (#ced6dd). The word PASS/FAIL carries the meaning; colour only repeats it.
-    COLOURS = {True: ("#00664A", "#E6F4EF"), False: ("#9A3B00", "#FBE9E1")}
+    COLOURS = {True: ("#00664A", "#E6F4EF"), False: ("#9A3B00", "#FBE9E1"),
+               "pending": ("#1F4E79", "#E8F0F8")}
 
     def _repr_html_(self) -> str:
-        colour, tint = self.COLOURS[self.passed]
-        word = "PASS" if self.passed else "FAIL"
+        colour, tint = self.COLOURS["pending" if self.pending else self.passed]
+        word = self.word
         # A card with its own background and text colour, readable on any page or notebook theme
         # (light or dark Jupyter, Colab, the website in either mode).
-        return (f'<div class="nl-result nl-result-{word.lower()}" style="border-left:4px solid {colour};'
+        return (f'<div class="nl-result nl-result-{word.lower().replace(" ", "-")}" style="border-left:4px solid {colour};'
                 f'background:{tint};color:#1A1A1A;padding:.3em .6em">'
                 f'<b style="color:{colour}">{word}</b> [{html.escape(self.name)}] '
                 f'{html.escape(self.message)}</div>')
+
+
+NOT_YET = "your turn: replace the `raise NotImplementedError` with your code, then run this cell."
 
 
 class StudentError(Exception):
@@ -70,7 +81,7 @@ def call_student(fn, args):
     try:
         return fn(*args), None
     except NotImplementedError:
-        return None, "not implemented yet: replace the `raise NotImplementedError` with your code."
+        return None, NOT_YET
     except StudentError as e:
         return None, str(e)
     except Exception as e:  # the whole point: never let a student's exception escape
@@ -117,7 +128,7 @@ def run_check(title: str, fn: Callable, cases: Sequence[tuple], reference: Calla
             # the student gets copies, so an in-place edit cannot change the reference's input
             got, problem = call_student(fn, copy.deepcopy(args))
             if problem:
-                return Result(title, False, problem)
+                return Result(title, False, problem, pending=problem == NOT_YET)
             want = reference(*args)
             if len(names) > 1:
                 if not isinstance(got, (tuple, list)) or len(got) != len(names):

@@ -7,8 +7,18 @@ verdicts:
 - the **check**: does our measurement support the sentence *the book* states (PASS/FAIL)? The
   tests assert it, and ``python -m normlab claims`` exits 1 when one fails;
 - the **paper verdict**: did *the paper's* statement hold at our scale? One of
-  :data:`REPRODUCED`, :data:`PARTLY`, :data:`NOT_REPRODUCED`, or :data:`IDENTITY` (a derivation or a
-  by-construction fact: a numerical identity, not an empirical claim about training).
+  :data:`REPRODUCED`, :data:`PARTLY`, :data:`NOT_REPRODUCED` (experiments), :data:`IDENTITY` (a
+  derivation or a by-construction fact: a numerical identity, not an empirical claim about
+  training), or :data:`FORMULA_CORRECTED` (the paper printed a formula or constant that the book
+  derives and checks in a corrected form).
+
+Every empirical row (any verdict but identity and formula-corrected) carries a **control**: the
+same measurement in a setting where the claim should not hold (the other method, the mechanism
+removed, shuffled labels, ...). ``control() -> (measured, passed)`` applies the row's own check
+to that measurement, and it must FAIL: a check that also passes on the control cannot tell the
+claim from its absence. ``python -m normlab claims --controls`` runs them and exits 1 when a
+control passes. A *partly* or *not reproduced* row says in ``differs`` what differs from the
+paper's setting and what might change at scale.
 
 A book sentence may well be "the paper's claim does not hold here": its check PASSes while the
 paper verdict says *not reproduced at our scale*. The chapter's "Claims checked" table,
@@ -28,6 +38,8 @@ from typing import Callable
 
 import numpy as np
 
+from normlab import cache
+
 # Modules that define CLAIMS, in chapter order.
 MODULES = ["normlab.ch1.claims", "normlab.ch2.claims", "normlab.ch3.claims", "normlab.ch4.claims",
            "normlab.ch5.claims"]
@@ -36,7 +48,12 @@ REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
 NOT_REPRODUCED = "not reproduced at our scale"
 IDENTITY = "identity"
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, IDENTITY)
+FORMULA_CORRECTED = "the paper's formula corrected"
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, IDENTITY, FORMULA_CORRECTED)
+#: verdicts of rows that need no control (nothing empirical to contrast) ...
+NO_CONTROL = (IDENTITY, FORMULA_CORRECTED)
+#: ... and of rows that must say what differs from the paper's setting
+NEEDS_DIFFERS = (PARTLY, NOT_REPRODUCED)
 
 
 def minmax(vals, fmt: str = ".2f") -> str:
@@ -53,13 +70,20 @@ class Claim:
     """One claim. ``measure() -> (measured, passed)`` or ``(measured, passed, verdict)``: the text
     of our measurement, whether it supports the book's sentence ``claim``, and, when it depends
     on the measurement, the paper verdict; otherwise ``verdict`` gives it. ``expected`` is the
-    paper's own statement."""
+    paper's own statement.
+
+    ``control() -> (measured, passed)``: the same measurement where the claim should not hold,
+    judged by the same check (it must fail); required for every verdict but identity and
+    formula-corrected. ``differs``: for partly / not reproduced rows, one line on what differs
+    from the paper's setting and what might change at scale."""
 
     chapter: int
     claim: str
     expected: str
     measure: Callable[[], tuple]
     verdict: str | None = None
+    control: Callable[[], tuple] | None = None
+    differs: str = ""
 
 
 @dataclass
@@ -72,6 +96,9 @@ class Row:
     seconds: float
     verdict: str = ""
     id: str = ""
+    differs: str = ""
+    control: str = ""           # the control's measurement ("" when not run or none)
+    control_passed: bool | None = None   # None: not run, or no control
 
 
 def all_claims(chapter: int | None = None) -> list[Claim]:
@@ -88,31 +115,70 @@ def row_id(c: Claim) -> str:
     return f"{c.chapter}.{k + 1}" if k is not None else f"{c.chapter}.?"
 
 
-def check(c: Claim) -> Row:
-    """Measure one claim. A measurement that raises is a FAIL with the error as its text; a claim
-    without a valid paper verdict fails too (every row must say what it says about the paper)."""
-    t0 = time.perf_counter()
-    verdict = c.verdict
+def _call(fn) -> tuple:
     try:
-        out = c.measure()
-        measured, passed = out[0], bool(out[1])
-        if len(out) > 2:
-            verdict = out[2]
+        out = fn()
+        return out[0], bool(out[1]), (out[2] if len(out) > 2 else None)
     except Exception as e:  # a broken measurement is a failed claim, not a crash
-        measured, passed = f"error: {type(e).__name__}: {e}", False
+        return f"error: {type(e).__name__}: {e}", False, None
+
+
+def _registered(c: Claim) -> tuple[int, int] | None:
+    """``(chapter, k)`` when ``c`` is the k-th claim of its chapter's CLAIMS (not a stand-in)."""
+    same = all_claims(c.chapter)
+    k = next((i for i, x in enumerate(same) if x is c), None)
+    return None if k is None else (c.chapter, k + 1)
+
+
+@cache.cached
+def _outcome(chapter: int, k: int, what: str) -> tuple:
+    """The measurement (``what="measure"``) or control of claim ``chapter.k``: kept on disk by
+    :mod:`normlab.cache` when it is on, so one build-and-test run measures each claim once."""
+    c = all_claims(chapter)[k - 1]
+    return _call(c.measure if what == "measure" else c.control)
+
+
+def _measured(c: Claim, what: str) -> tuple:
+    where = _registered(c) if cache.location() is not None else None
+    if where is None:
+        return _call(c.measure if what == "measure" else c.control)
+    return _outcome(*where, what)
+
+
+def check(c: Claim, controls: bool = False) -> Row:
+    """Measure one claim (and, with ``controls``, its control). A measurement that raises is a
+    FAIL with the error as its text; so is a claim without a valid paper verdict, an empirical
+    claim without a control, and a partly / not-reproduced claim that does not say what differs
+    from the paper's setting. A control that raises counts as passing (it did not show that the
+    check can fail)."""
+    t0 = time.perf_counter()
+    measured, passed, verdict = _measured(c, "measure")
+    verdict = verdict or c.verdict
     if verdict not in VERDICTS:
         measured += f" [no valid paper verdict: {verdict!r}]"
         passed, verdict = False, str(verdict)
+    elif verdict not in NO_CONTROL and c.control is None:
+        measured += " [an empirical claim needs a control]"
+        passed = False
+    elif verdict in NEEDS_DIFFERS and not c.differs.strip():
+        measured += " [say what differs from the paper's setting]"
+        passed = False
+    control, control_passed = "", None
+    if controls and c.control is not None:
+        control, control_passed, _ = _measured(c, "control")
+        if control.startswith("error:"):
+            control_passed = True
     return Row(c.chapter, c.claim, measured, c.expected, passed, time.perf_counter() - t0,
-               verdict, row_id(c))
+               verdict, row_id(c), c.differs, control, control_passed)
 
 
-def run(chapter: int | None = None) -> list[Row]:
-    return [check(c) for c in all_claims(chapter)]
+def run(chapter: int | None = None, controls: bool = False) -> list[Row]:
+    return [check(c, controls) for c in all_claims(chapter)]
 
 
 class Table:
-    """The rows as a table: HTML in a notebook (and on the claims page), aligned text in a terminal."""
+    """The rows as a table: HTML in a notebook (and on the claims page), aligned text in a terminal.
+    Rows measured with their controls get a "control" column."""
 
     HEAD = ("row", "claim", "our measurement", "the paper's statement", "check", "paper verdict")
 
@@ -124,14 +190,55 @@ class Table:
     def all_passed(self) -> bool:
         return all(r.passed for r in self.rows)
 
+    @property
+    def controls_ok(self) -> bool:
+        """Every control that ran failed its claim's check."""
+        return not any(r.control_passed for r in self.rows)
+
+    @property
+    def _with_controls(self) -> bool:
+        return any(r.control_passed is not None for r in self.rows)
+
+    @staticmethod
+    def control_text(r: Row) -> str:
+        if r.control_passed is None:
+            return "none (identity)" if r.verdict in NO_CONTROL else ""
+        return f"{r.control} -> {'PASSES: the check cannot tell' if r.control_passed else 'FAILS, as it should'}"
+
+    def head(self) -> tuple:
+        return self.HEAD + (("control (must fail the check)",) if self._with_controls else ())
+
     def _cells(self, r: Row):
-        return (r.id, r.claim, r.measured, r.expected, "PASS" if r.passed else "FAIL", r.verdict)
+        verdict = r.verdict + (f" ({r.differs})" if r.differs else "")
+        cells = (r.id, r.claim, r.measured, r.expected, "PASS" if r.passed else "FAIL", verdict)
+        return cells + ((self.control_text(r),) if self._with_controls else ())
+
+    def text(self, width: int | None = None) -> str:
+        """Aligned text wrapped to ``width`` columns (the terminal's by default): short columns
+        keep their width, the long ones share the rest and wrap inside their cells."""
+        import shutil
+        import textwrap
+
+        width = width or shutil.get_terminal_size((120, 24)).columns
+        head, body = self.head(), [self._cells(r) for r in self.rows]
+        natural = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+        short = {0, 4}
+        room = max(len(head) * 8, width - 3 * (len(head) - 1) - sum(natural[i] for i in short))
+        long_ = [i for i in range(len(head)) if i not in short]
+        share = max(8, room // len(long_))
+        widths = [natural[i] if i in short else min(natural[i], share) for i in range(len(head))]
+        lines = []
+        for cells in [head] + body:
+            wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, widths)]
+            for k in range(max(len(w) for w in wrapped)):
+                lines.append(" | ".join((w[k] if k < len(w) else "").ljust(n)
+                                        for w, n in zip(wrapped, widths)).rstrip())
+            if cells is head:
+                lines.append("-+-".join("-" * w for w in widths))
+        return "\n".join(lines)
 
     def __str__(self) -> str:
-        body = [self._cells(r) for r in self.rows]
-        widths = [min(60, max(len(x[i]) for x in [self.HEAD] + body)) for i in range(len(self.HEAD))]
-        line = lambda x: " | ".join(s.ljust(w) for s, w in zip(x, widths))
-        return "\n".join([line(self.HEAD), "-+-".join("-" * w for w in widths)] + [line(b) for b in body])
+        return self.text()
 
     __repr__ = __str__
 
@@ -139,11 +246,19 @@ class Table:
         def row(r: Row) -> str:
             c = self._cells(r)
             check = f"<b class='nl-{'pass' if r.passed else 'fail'}'>{c[4]}</b>"
-            verdict = f"<span class='nl-verdict nl-{r.verdict.split()[0]}'>{html.escape(r.verdict)}</span>"
-            return ("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in c[:4])
-                    + f"<td>{check}</td><td>{verdict}</td></tr>")
+            verdict = (f"<span class='nl-verdict nl-{r.verdict.split()[0].strip(chr(39))}'>"
+                       f"{html.escape(r.verdict)}</span>")
+            if r.differs:
+                verdict += f"<br><small class='nl-differs'>{html.escape(r.differs)}</small>"
+            ctrl = ""
+            if self._with_controls:
+                cls = "" if r.control_passed is None else (" class='nl-fail'" if r.control_passed else " class='nl-pass'")
+                ctrl = f"<td{cls}>{html.escape(c[6])}</td>"
+            return (f"<tr data-chapter='{r.chapter}' data-verdict='{html.escape(r.verdict, quote=True)}'>"
+                    + "".join(f"<td>{html.escape(x)}</td>" for x in c[:4])
+                    + f"<td>{check}</td><td>{verdict}</td>{ctrl}</tr>")
 
-        head = "".join(f"<th>{h}</th>" for h in self.HEAD)
+        head = "".join(f"<th>{h}</th>" for h in self.head())
         # The table scrolls sideways inside its own box on a narrow screen, never the page; the
         # website styles the check and verdict cells (book/_static/normlab.css).
         # tabindex: a keyboard reader can focus the box and scroll it with the arrow keys.
@@ -153,25 +268,47 @@ class Table:
                 f"<tbody>{''.join(row(r) for r in self.rows)}</tbody></table></div>")
 
 
-def table(chapter: int | None = None) -> Table:
-    """Measure the claims of ``chapter`` (all if None) and return them as a :class:`Table`."""
-    return Table(run(chapter))
+def table(chapter: int | None = None, controls: bool = False) -> Table:
+    """Measure the claims of ``chapter`` (all if None; with ``controls``, their controls too) as a
+    :class:`Table`."""
+    return Table(run(chapter, controls))
+
+
+def chapters() -> list[int]:
+    return sorted({c.chapter for c in all_claims()})
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m normlab claims",
-                                description="Re-measure every claim of the book.")
+                                description="Re-measure every claim of the book. Exit status 1 "
+                                            "if a check fails (or, with --controls, if a control "
+                                            "passes).")
     p.add_argument("--chapter", type=int, default=None, help="only this chapter")
+    p.add_argument("--controls", action="store_true",
+                   help="also run every empirical claim's control, which must fail its check")
     a = p.parse_args(argv)
+    known = chapters()
+    if a.chapter is not None and a.chapter not in known:
+        print(f"no chapter {a.chapter}: the chapters with claims are "
+              f"{', '.join(map(str, known))}", file=sys.stderr)
+        return 2
     rows = []
-    for c in all_claims(a.chapter):
-        r = check(c)
+    todo = all_claims(a.chapter)
+    for i, c in enumerate(todo, 1):
+        r = check(c, a.controls)
         rows.append(r)
-        print(f"[{'PASS' if r.passed else 'FAIL'}] {r.id} {r.claim} ({r.seconds:.1f} s)",
-              file=sys.stderr, flush=True)
+        ctrl = "" if r.control_passed is None else (
+            "; control FAILS as it should" if not r.control_passed else "; CONTROL PASSES")
+        print(f"[{i}/{len(todo)}] [{'PASS' if r.passed else 'FAIL'}] {r.id} {r.claim[:70]}"
+              f"{ctrl} ({r.seconds:.1f} s)", file=sys.stderr, flush=True)
     t = Table(rows)
     print(t)
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     print(f"\ncheck: {sum(r.passed for r in rows)} passed, {sum(not r.passed for r in rows)} failed")
     print("paper verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
-    return 0 if t.all_passed else 1
+    if a.controls:
+        ran = [r for r in rows if r.control_passed is not None]
+        bad = [r.id for r in ran if r.control_passed]
+        print(f"controls: {len(ran) - len(bad)} of {len(ran)} fail their check as they should"
+              + (f"; passing (the check cannot tell): {', '.join(bad)}" if bad else ""))
+    return 0 if t.all_passed and (not a.controls or t.controls_ok) else 1

@@ -36,7 +36,7 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from normlab import style
+from normlab import show, style
 from normlab.train import grid
 
 #: The smallest text, in CSS pixels, that a figure may show on a phone (its tick labels).
@@ -72,7 +72,11 @@ class Slider:
 
 @dataclass
 class Explorable:
-    """A figure with sliders: see the module docstring. ``caption`` doubles as the alt text."""
+    """A figure with sliders: see the module docstring.
+
+    ``number`` ("3.2") and ``caption`` make the figure's numbered caption ("Figure 3.2: ...");
+    ``alt`` describes what the frames show (for a screen reader; the caption if empty);
+    ``notice`` is the one-line "What to notice", shown above the sliders."""
 
     compute: Callable
     sliders: list[Slider]
@@ -80,6 +84,9 @@ class Explorable:
     title: str
     caption: str = ""
     dpi: int = 80
+    number: str = ""
+    alt: str = ""
+    notice: str = ""
     #: optional: a (memoised) function returning the whole grid's results, when the chapter has
     #: computed them already; the website frames use it, and the live view reads grid points
     #: from it, so JAX recomputes (and compiles) only when a slider leaves the grid.
@@ -203,7 +210,7 @@ class Explorable:
         labels = [[s.text(v) for v in s.values] for s in self.sliders]
         payload = json.dumps({"frames": frames, "shape": shape, "labels": labels})
         payload = payload.replace("</", "<\\/")
-        alt = html.escape(self.caption or self.title, quote=True)
+        alt = html.escape(self.alt or self.caption or self.title, quote=True)
         controls = []
         for j, s in enumerate(self.sliders):
             sid = f"{uid}-s{j}"
@@ -213,7 +220,7 @@ class Explorable:
                 f'step="1" value="{start[j]}" aria-valuetext="{html.escape(labels[j][start[j]])}">'
                 f'<output for="{sid}" id="{sid}-out">{html.escape(labels[j][start[j]])}</output></div>'
             )
-        return f"""<div class="normlab-explorable" id="{uid}" role="group" aria-label="{html.escape(self.title, quote=True)}">
+        body = f"""<div class="normlab-explorable" id="{uid}" role="group" aria-label="{html.escape(self.title, quote=True)}">
 <style>#{uid}{{border:1px solid #ccc;border-radius:6px;padding:.5em;margin:.5em 0;max-width:100%;box-sizing:border-box;background:#fff;color:#1a1a1a}}
 #{uid} img{{max-width:100%;height:auto;display:block;background:#fff}}
 #{uid} .nlx-row{{display:flex;flex-wrap:wrap;align-items:center;gap:.25em .75em;margin:.35em 0}}
@@ -256,6 +263,7 @@ root.setAttribute("data-frame","{flat0}");
 root.setAttribute("data-ready","1");
 }})();</script>
 </div>"""
+        return show.wrap(body, self.number, self.caption, self.notice)
 
     # ----- the live view -----------------------------------------------------------------
     def widget(self, first_frame: bytes | None = None):
@@ -304,7 +312,11 @@ root.setAttribute("data-ready","1");
             image.value = first_frame
             status.value = ("<small>Move a slider to retrain with JAX at that value "
                             "(the first move off the website grid compiles the computation: seconds, once).</small>")
-        return W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), *controls, image, status])
+        head = [W.HTML(f"<b>{html.escape(self.title)}</b>")]
+        if self.notice:
+            head.append(W.HTML(show.notice_html(self.notice)))
+        tail = [W.HTML(show.caption_html(self.number, self.caption))] if self.caption else []
+        return W.VBox([*head, *controls, image, status, *tail])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         frames = self.frames()

@@ -40,6 +40,12 @@ def accuracy(logits, y):
     return jnp.mean(jnp.argmax(logits, axis=1) == y)
 
 
+def dead_fraction(pre):
+    """The largest, over hidden layers, fraction of ReLU units that are inactive (input <= 0) on
+    every row: ``pre`` is ``nets.apply_mlp``'s ``aux["pre"]`` on an evaluation set."""
+    return jnp.max(jnp.stack([jnp.mean(jnp.all(z <= 0, axis=0)) for z in pre]))
+
+
 # ------------------------------------------------------------------------------------------------
 # Optimizers: (init(params) -> opt_state, update(grads, opt_state, params, lr) -> (params, opt_state))
 # ------------------------------------------------------------------------------------------------
@@ -197,7 +203,9 @@ def fit_classifier(params, data: dict, key, *, layer=nets.Dense(), lr, batch_siz
     ``lr`` and ``batch_size`` may be traced. Layers with running statistics keep them (unbiased
     variance, PyTorch ``momentum``); the test set is evaluated in inference mode every
     ``eval_every`` steps. ``history`` holds ``loss`` (the training batch loss, one per step) and,
-    one per evaluation, ``test_loss``, ``test_acc`` and ``probe = probe(params, running, aux_test)``.
+    one per evaluation, ``test_loss``, ``test_acc``, ``dead`` (:func:`dead_fraction` on the test
+    set; 0 for activations other than ReLU) and ``probe = probe(params, running, aux_test)``.
+    :func:`status` tells from it whether the run trained.
     """
     x, y = data["x_train"], data["y_train"]
     xt, yt = data["x_test"], data["y_test"]
@@ -213,7 +221,8 @@ def fit_classifier(params, data: dict, key, *, layer=nets.Dense(), lr, batch_siz
 
     def evaluate(p, running):
         logits, aux = nets.apply_mlp(p, xt, layer, act=act, running=running)
-        rec = {"test_loss": cross_entropy(logits, yt), "test_acc": accuracy(logits, yt)}
+        rec = {"test_loss": cross_entropy(logits, yt), "test_acc": accuracy(logits, yt),
+               "dead": dead_fraction(aux["pre"]) if act == "relu" else jnp.zeros(())}
         if probe is not None:
             rec["probe"] = probe(p, running, aux)
         return rec
@@ -222,6 +231,60 @@ def fit_classifier(params, data: dict, key, *, layer=nets.Dense(), lr, batch_siz
     params, _, hist = run(loss, params, inputs, lr=lr, state=nets.init_running(params, layer),
                           optimizer=optimizer, every=eval_every, evaluate=evaluate)
     return params, hist
+
+
+# ------------------------------------------------------------------------------------------------
+# Did a run train? (runs that diverged, died or stalled are not evidence)
+# ------------------------------------------------------------------------------------------------
+#: a run "died" when at least this fraction of one hidden layer's ReLU units is inactive on every
+#: evaluation example ...
+DEAD = 0.9
+#: ... and "stalled" when its final loss is above this fraction of its initial loss
+STALL = 0.9
+
+
+class Status(NamedTuple):
+    """``kind``: "ok", "diverged", "died" or "stalled"; ``step``: where it diverged (or None);
+    ``why``: one line for the reader."""
+
+    kind: str
+    step: int | None
+    why: str
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def status(loss, *, dead=None, test_acc=None, chance: float | None = None, window: int = 10,
+           dead_limit: float = DEAD, stall: float = STALL, limit: float = 1e4) -> Status:
+    r"""Whether one run trained, from its curves (NumPy or JAX, one run):
+
+    - **diverged**: the loss became non-finite or larger than ``limit`` (:func:`diverged_at`);
+    - **died**: the last ``dead`` value (e.g. ``fit_classifier``'s ``history["dead"]``) is at least
+      ``dead_limit``: that many of a hidden layer's ReLU units are off for every example;
+    - **stalled**: the mean loss of the last ``window`` steps is above ``stall`` times the mean of
+      the first ``window`` (it fell by less than 10%), or the last test accuracy is at most
+      1.5 times ``chance``;
+    - otherwise **ok**.
+    """
+    loss = np.asarray(loss, float)
+    k = diverged_at(loss, limit)
+    if k is not None:
+        return Status("diverged", k, f"diverged at step {k}")
+    if dead is not None:
+        d = float(np.asarray(dead, float).reshape(-1)[-1])
+        if d >= dead_limit:
+            return Status("died", None, f"died: {100 * d:.0f}% of a hidden layer's units inactive")
+    w = max(1, min(window, len(loss) // 4))
+    first, last = float(np.mean(loss[:w])), float(np.mean(loss[-w:]))
+    if last > stall * first:
+        return Status("stalled", None, f"stalled: loss {first:.3g} -> {last:.3g}")
+    if test_acc is not None and chance is not None:
+        a = float(np.asarray(test_acc, float).reshape(-1)[-1])
+        if a <= 1.5 * chance:
+            return Status("stalled", None, f"stalled: test accuracy {100 * a:.0f}% (chance {100 * chance:.0f}%)")
+    return Status("ok", None, "trained")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,9 +18,17 @@ def test_every_chapter_module_has_claims():
 
 
 @pytest.mark.parametrize("claim", ALL, ids=lambda c: f"ch{c.chapter}-{c.claim[:40]}")
-def test_claim_holds(claim):
-    row = claims.check(claim)
+def test_claim_holds_and_its_control_fails(claim):
+    """The row's check passes; its control (the same measurement where the claim should not
+    hold) fails the same check; rows without a control are exactly identities and corrected
+    formulas; partly / not-reproduced rows say what differs from the paper's setting."""
+    row = claims.check(claim, controls=True)
     assert row.passed, f"{row.claim}: measured {row.measured}; expected {row.expected}"
+    if row.verdict in claims.NO_CONTROL:
+        assert claim.control is None, f"{row.id}: an identity row has no control to run"
+    else:
+        assert row.control_passed is False, (
+            f"{row.id}: the control passes the claim's own check: {row.control}")
 
 
 def test_cli_prints_the_table_and_exits_0():
@@ -50,7 +58,8 @@ def test_a_claim_without_a_verdict_fails(monkeypatch):
     row = claims.check(c)
     assert not row.passed and "no valid paper verdict" in row.measured
     ok = claims.Claim(9, "verdict from the measurement", "n/a",
-                      lambda: ("fine", True, claims.NOT_REPRODUCED))
+                      lambda: ("fine", True, claims.NOT_REPRODUCED),
+                      control=lambda: ("other", False), differs="our networks are small")
     row = claims.check(ok)
     assert row.passed and row.verdict == claims.NOT_REPRODUCED
 
@@ -63,6 +72,46 @@ def test_cli_exits_1_when_a_claim_fails(monkeypatch):
     broken = claims.Claim(9, "a broken measurement", "n/a", lambda: 1 / 0, verdict=claims.IDENTITY)
     row = claims.check(broken)
     assert not row.passed and "ZeroDivisionError" in row.measured
+
+
+def test_controls_and_their_cli(monkeypatch, capsys):
+    good = claims.Claim(9, "A beats B", "A beats B", lambda: ("A 1 < B 2", True),
+                        verdict=claims.REPRODUCED, control=lambda: ("B vs B: 2 = 2", False))
+    leaky = claims.Claim(9, "A beats B", "A beats B", lambda: ("A 1 < B 2", True),
+                         verdict=claims.REPRODUCED, control=lambda: ("B vs B", True))
+    naked = claims.Claim(9, "no control", "x", lambda: ("1 < 2", True), verdict=claims.REPRODUCED)
+    vague = claims.Claim(9, "partly", "x", lambda: ("1 < 2", True), verdict=claims.PARTLY,
+                         control=lambda: ("2 < 1", False))
+    fixed = claims.Claim(9, "eq. 32 corrected", "x", lambda: ("2e-16", True),
+                         verdict=claims.FORMULA_CORRECTED)
+    assert claims.check(good, controls=True).control_passed is False
+    assert claims.check(leaky, controls=True).control_passed is True
+    r = claims.check(naked)
+    assert not r.passed and "needs a control" in r.measured
+    r = claims.check(vague)
+    assert not r.passed and "what differs" in r.measured
+    assert claims.check(fixed).passed
+    for rows, code in (([good, fixed], 0), ([good, leaky], 1)):
+        monkeypatch.setattr(claims, "all_claims", lambda chapter=None, rows=rows: rows)
+        assert claims.main(["--controls"]) == code
+    out = capsys.readouterr().out
+    assert "controls: 1 of 1 fail their check as they should" in out
+    assert "passing (the check cannot tell): 9." in out
+    html = claims.Table([claims.check(good, True)])._repr_html_()
+    assert "data-chapter='9'" in html and "FAILS, as it should" in html
+
+
+def test_unknown_chapter_is_an_error():
+    proc = subprocess.run([sys.executable, "-m", "normlab", "claims", "--chapter", "99"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no chapter 99" in proc.stderr
+
+
+def test_text_table_fits_the_terminal():
+    rows = [claims.Row(1, "a claim " * 20, "measured " * 20, "paper " * 20, True, 0.1,
+                       claims.REPRODUCED, "1.1")]
+    text = claims.Table(rows).text(width=100)
+    assert max(len(line) for line in text.splitlines()) <= 100 and "measured" in text
 
 
 def test_minmax_prints_the_spread_over_seeds():

@@ -118,3 +118,31 @@ def test_live_frame_reports_compute_and_draw_time():
     assert frame[:4] == b"\x89PNG"
     comp, draw = EX.timing
     assert comp > 0 and draw > 0
+
+
+def test_numbered_figures_static_and_explorable():
+    """Explorables and static figures render as numbered figures with a caption, alt text that
+    describes the picture and a 'What to notice' line; a bad number or a path as alt is refused."""
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from normlab import show
+
+    ex = dataclasses.replace(EX, number="9.1", alt="two curves, y against x", notice="n shifts y")
+    html = ex.static_html()
+    assert html.startswith('<figure class="normlab-figure" id="fig-9-1">')
+    assert "<strong>Figure 9.1:</strong> a test</figcaption>" in html
+    assert 'alt="two curves, y against x"' in html and "What to notice:</strong> n shifts y" in html
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    f = show.figure(fig, "9.2", "a falling line", "a line falling from 1 to 0")
+    h = f._repr_html_()
+    assert 'id="fig-9-2"' in h and "Figure 9.2:" in h and 'alt="a line falling from 1 to 0"' in h
+    assert "data:image/png;base64," in h and not plt.fignum_exists(fig.number)
+    for number, alt in (("9", "ok"), ("9.3", "figures/a.png")):
+        fig, _ = plt.subplots()
+        with pytest.raises(ValueError):
+            show.figure(fig, number, "caption", alt)
+        plt.close(fig)

@@ -1,7 +1,10 @@
-"""Each chapter runs alone in a Colab-like fresh runtime.
+"""Each chapter runs alone in a Colab-like fresh runtime, at the oldest versions normlab declares.
 
 A notebook is copied alone into an empty folder; a new virtual environment holds only what a
-Colab runtime has (jax, numpy, matplotlib, ipywidgets, scikit-learn) plus the kernel machinery;
+Colab runtime has (jax, numpy, matplotlib, ipywidgets, scikit-learn) plus the kernel machinery,
+each at exactly the lower bound that ``pyproject.toml`` declares (jax 0.4.20, numpy 1.24, ...): the
+book build runs every chapter at the pinned, newest versions, this test at the floors, so a floor
+cannot go stale;
 ``normlab`` is NOT installed: the notebook's own setup cell must install it, here from the wheel
 built from this checkout (``PIP_FIND_LINKS``, with the package index switched off so that nothing
 else could satisfy it).
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +24,25 @@ import pytest
 
 from conftest import NOTEBOOKS, ROOT
 
-COLAB_LIKE = ["jax", "jaxlib", "numpy", "matplotlib", "pillow", "ipywidgets", "widgetsnbextension",
-              "scikit-learn"]
 RUNNER = ["ipykernel", "jupyter_client", "nbclient", "nbformat"]
+
+
+def floors() -> list[str]:
+    """``name==lower bound`` for every dependency in pyproject.toml (and jaxlib with jax)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    deps = re.search(r"dependencies = \[(.*?)\]", text, re.S).group(1)
+    out = []
+    for name, version in re.findall(r'"([A-Za-z0-9_.-]+)>=([0-9.]+)"', deps):
+        out.append(f"{name}=={version}")
+        if name == "jax":
+            out.append(f"jaxlib=={version}")
+    return out
+
+
+def test_floors_are_read_from_pyproject():
+    got = floors()
+    assert "jax==0.4.20" in got and "jaxlib==0.4.20" in got and any(f.startswith("numpy==") for f in got)
+    assert len(got) == 6, got
 
 
 def pinned(names):
@@ -50,7 +70,7 @@ def fresh_python(tmp_path_factory):
     subprocess.run([base, "-m", "venv", str(env_dir)], check=True)
     py = env_dir / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    *pinned(COLAB_LIKE + RUNNER)], check=True)
+                    *floors(), *pinned(RUNNER)], check=True)
     probe = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('normlab'))"],
                            capture_output=True, text=True, check=True, cwd=env_dir)
     assert probe.stdout.strip() == "None", "the fresh runtime must not have normlab"
@@ -65,7 +85,7 @@ def test_chapter_runs_alone_in_a_fresh_runtime(nb, wheelhouse, fresh_python, tmp
     work = tmp_path / "alone"
     work.mkdir()
     shutil.copy(nb, work / nb.name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "NORMLAB"))}
     env.update(PIP_FIND_LINKS=str(wheelhouse), PIP_NO_INDEX="1", MPLBACKEND="Agg",
                PIP_DISABLE_PIP_VERSION_CHECK="1")
     script = (
