@@ -33,9 +33,11 @@ def say(msg: str) -> None:
     print(f"[tasks] {msg}", flush=True)
 
 
-def run(cmd: list, **kw) -> None:
+def run(cmd: list, doing: str) -> None:
     say(" ".join(str(c) for c in cmd))
-    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
+    rc = follow(cmd, ROOT, doing=doing).returncode
+    if rc:
+        raise subprocess.CalledProcessError(rc, [str(c) for c in cmd])
 
 
 def requirement_files(req: Path) -> list[Path]:
@@ -59,9 +61,10 @@ def ensure_env(requirements: str) -> None:
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         say(f"{requirements}: already installed")
         return
-    run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", req])
+    run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", req],
+        f"installing the pinned packages of {requirements} with pip (minutes on a fresh machine)")
     run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-build-isolation", "-e", "."])
+         "--no-build-isolation", "-e", "."], "installing normlab from this checkout")
     stamp.write_text(digest.hexdigest())
 
 
@@ -165,10 +168,18 @@ class Heartbeat:
 
 def run_jupyter_book(bindir: Path, cwd: Path) -> subprocess.CompletedProcess:
     """``jupyter-book BUILD_ARGS`` in ``cwd``, its output passed through with a heartbeat."""
-    cmd = [str(bindir / "jupyter-book"), *BUILD_ARGS]
-    proc = subprocess.Popen(cmd, cwd=cwd, env=build_environment(cwd), stdout=subprocess.PIPE,
+    return follow([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd, build_environment(cwd))
+
+
+def follow(cmd: list, cwd: Path, env: dict | None = None, doing: str | None = None
+           ) -> subprocess.CompletedProcess:
+    """Run ``cmd``, passing its output through line by line, with a :class:`Heartbeat` that
+    says what it is doing (``doing``, or what it reads in the output) while it is silent."""
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace")
     hb = Heartbeat()
+    if doing:
+        hb.doing = doing
     done = threading.Event()
 
     def pulse():

@@ -69,3 +69,18 @@ def test_progress_outside_a_kernel_is_one_carriage_return_line(capsys):
     p.close()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.count("\r") == 3 and err.endswith("3 of 3\n")
+
+
+def test_a_silent_command_gets_a_heartbeat_that_says_what_it_does(capfd, monkeypatch):
+    """pip install --quiet (minutes on a fresh machine) is followed as jupyter-book is."""
+    import sys
+
+    monkeypatch.setattr(tasks, "HEARTBEAT_S", 0.5)
+    proc = tasks.follow([sys.executable, "-c", "import time; print('start', flush=True); time.sleep(2.6)"],
+                        ROOT, doing="installing the pinned packages")
+    out = capfd.readouterr().out
+    assert proc.returncode == 0 and out.startswith("start\n")
+    beats = [l for l in out.splitlines() if "still installing the pinned packages" in l]
+    assert len(beats) >= 2, out
+    with pytest.raises(tasks.subprocess.CalledProcessError):
+        tasks.run([sys.executable, "-c", "raise SystemExit(3)"], "failing on purpose")
