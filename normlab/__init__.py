@@ -5,17 +5,23 @@ Pure functions over arrays and pytrees, explicit PRNG keys, no hidden state.
 The core, shared by every chapter:
 
 - :mod:`normlab.batchnorm`, :mod:`normlab.weightnorm`, :mod:`normlab.layernorm`,
-  :mod:`normlab.fisher`: the math of each normalization (and of the Fisher information), by hand.
+  :mod:`normlab.fisher`, :mod:`normlab.groupnorm`, :mod:`normlab.weightstd`: the math of each
+  normalization (and of the Fisher information), by hand; :mod:`normlab.scale`: angles and the
+  equilibrium angular update of scale-invariant weights.
 - :mod:`normlab.nets`     the one network: an MLP whose hidden layer is the normalization you pass
   in, and the deep linear network.
-- :mod:`normlab.train`    the one training loop (``jit`` + ``scan``, ``vmap`` over grids).
+- :mod:`normlab.train`    the one training loop (``jit`` + ``scan``, ``vmap`` over grids; SGD,
+  momentum and Adam(W) with weight decay; per-step learning rates; whether a run trained).
+- :mod:`normlab.compare`  fair comparisons: each method at its own best learning rate, over seeds.
 - :mod:`normlab.data`     offline data: scikit-learn's bundled 8x8 digits and synthetic data.
 - :mod:`normlab.measure`, :mod:`normlab.landscape`: errors, finite differences, divergence,
   curves; the landscape probe and internal covariate shift.
 
 The book machinery: :mod:`normlab.explore` (explorables), :mod:`normlab.checks` (exercise
-feedback), :mod:`normlab.claims` (``python -m normlab claims``), :mod:`normlab.style` (figures),
-:mod:`normlab.glue` (computed numbers in the prose).
+feedback), :mod:`normlab.claims` (``python -m normlab claims``, with controls),
+:mod:`normlab.style` (figures), :mod:`normlab.show` (numbered figures), :mod:`normlab.glue`
+(computed numbers in the prose), :mod:`normlab.cache` (results kept between the build and the
+tests).
 
 The chapters: :mod:`normlab.ch1` ... :mod:`normlab.ch5`, one module per part of each notebook.
 """

@@ -27,16 +27,20 @@ def cached(fn):
     return wrapper
 
 
-def digits(test_fraction: float = 0.2, seed: int = 0, dtype=jnp.float32) -> dict:
+def digits(test_fraction: float = 0.2, seed: int = 0, dtype=jnp.float32, images: bool = False) -> dict:
     """The 1797 8x8 digit images bundled with scikit-learn, split into train and test.
 
     Pixels (0..16) are divided by 16 and each feature is centred with the training mean, so inputs
     lie roughly in [-1, 1]. Returns a dict with ``x_train (n, 64)``, ``y_train (n,)`` (int labels),
     ``x_test``, ``y_test``; the split is a fixed permutation given by ``seed``. Made once per
     process (the arrays are concrete even when first asked for inside a ``jit`` trace).
+    ``images=True``: ``x_train`` and ``x_test`` as images (n, 8, 8, 1), for a conv net.
     """
     x64 = bool(jax.config.jax_enable_x64)  # float64 exists only in x64 mode: part of the key
-    return dict(_digits(float(test_fraction), int(seed), jnp.dtype(dtype), x64))
+    d = dict(_digits(float(test_fraction), int(seed), jnp.dtype(dtype), x64))
+    if images:
+        d["x_train"], d["x_test"] = (d[k].reshape(-1, 8, 8, 1) for k in ("x_train", "x_test"))
+    return d
 
 
 @cached

@@ -14,7 +14,14 @@ layer                    :math:`z`                                              
 ``BatchNorm(divisor=k)`` :math:`\ell_1, \ell_2, \ell_\infty` instead of :math:`\sigma_B` (Ch. 5)
 ``WeightNorm()``         :math:`h\,(g\,v/\|v\|) + b` (optionally mean-only BN, eq. 7)      v, g, b
 ``LayerNorm()``          gain :math:`\odot\,(a - \mu)/\sigma` + bias over the units     W, gain, bias
+``GroupNorm(G)``         GroupNorm of :math:`a` in G groups of channels (Ch. 6)      W, gamma, beta
+``WS(layer)``            ``layer`` with its weight standardized (Ch. 6)              as ``layer``
 =======================  ==========================================================  ===========
+
+The same layers make a small **convolutional** net (:func:`init_convnet`): a weight of shape
+``(kh, kw, C_in, C_out)`` makes :func:`linear` a convolution (channels last, stride 1, "SAME"),
+BatchNorm's statistics are then per channel over (N, H, W), LayerNorm's over (H, W, C) of each
+example (GroupNorm with one group), and the output layer reads the flattened feature maps.
 
 Every layer has ``init(W) -> params`` (from the initial weight matrix, ``(fan_in, fan_out)``) and
 ``__call__(p, h, ctx) -> (z, stats)``; layers with running statistics also ``state(p)`` and
@@ -34,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from normlab import batchnorm, layernorm, weightnorm
+from normlab import batchnorm, groupnorm, layernorm, weightnorm, weightstd
 
 sg = jax.lax.stop_gradient
 
@@ -62,8 +69,22 @@ def _pick(flag, a, b):
     return jnp.where(jnp.asarray(flag) > 0, a, b)
 
 
+def linear(h, W):
+    r""":math:`hW` for a weight matrix ``(fan_in, fan_out)``; for a kernel ``(kh, kw, C_in, C_out)``
+    the convolution of ``h`` (N, H, W, C_in) with it (stride 1, "SAME" padding, channels last)."""
+    if W.ndim == 2:
+        return h @ W
+    return jax.lax.conv_general_dilated(h, W, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
 def _masked(z, mask):
-    """(mean, biased variance, m) over the rows of ``z`` (N, C) where ``mask`` is 1."""
+    """(mean, biased variance, m) per channel (last axis) over every other axis of ``z``, counting
+    only the examples (first axis) where ``mask`` is 1; m counts every reduced element."""
+    if z.ndim > 2:  # (N, H, W, C): per channel over (N, H, W)
+        per = int(np.prod(z.shape[1:-1]))
+        z = z.reshape(-1, z.shape[-1])
+        mask = None if mask is None else jnp.repeat(mask, per)
     if mask is None:
         mean = jnp.mean(z, axis=0)
         return mean, jnp.mean((z - mean) ** 2, axis=0), z.shape[0]
@@ -85,10 +106,10 @@ class Dense(Layer):
     r""":math:`z = hW + b`: no normalization."""
 
     def init(self, W):
-        return {"W": W, "b": jnp.zeros(W.shape[1], W.dtype)}
+        return {"W": W, "b": jnp.zeros(W.shape[-1], W.dtype)}
 
     def __call__(self, p, h, ctx=Ctx()):
-        return h @ p["W"] + p["b"], None
+        return linear(h, p["W"]) + p["b"], None
 
 
 @dataclass(frozen=True)
@@ -121,13 +142,17 @@ class BatchNorm(Layer):
     def init(self, W):
         p = {"W": W}
         if self.bias:
-            p["b"] = jnp.zeros(W.shape[1], W.dtype)
-        p["gamma"] = jnp.ones(W.shape[1], W.dtype)
-        p["beta"] = jnp.zeros(W.shape[1], W.dtype)
+            p["b"] = jnp.zeros(W.shape[-1], W.dtype)
+        p["gamma"] = jnp.ones(W.shape[-1], W.dtype)
+        p["beta"] = jnp.zeros(W.shape[-1], W.dtype)
         return p
 
     def _divisor(self, a, mask, var):
         eps = self.eps
+        if a.ndim > 2:  # a conv net: per channel over (N, H, W)
+            per = int(np.prod(a.shape[1:-1]))
+            a = a.reshape(-1, a.shape[-1])
+            mask = None if mask is None else jnp.repeat(mask, per)
         if mask is None:
             mean_ = lambda v: jnp.mean(v, axis=0)
             amax = jnp.max(jnp.abs(a), axis=0)
@@ -147,7 +172,7 @@ class BatchNorm(Layer):
         return sum((k == c).astype(a.dtype) * forms[c]() for c in self.choices)
 
     def __call__(self, p, h, ctx=Ctx()):
-        a = h @ p["W"]
+        a = linear(h, p["W"])
         if self.bias:
             a = a + p["b"]
         mean, var, m = _masked(a, ctx.mask)
@@ -182,10 +207,12 @@ class WeightNorm(Layer):
     mean_only: Any = 0
 
     def init(self, W):
-        return {"v": W, "g": jnp.linalg.norm(W, axis=0), "b": jnp.zeros(W.shape[1], W.dtype)}
+        return {"v": W, "g": jnp.linalg.norm(W.reshape(-1, W.shape[-1]), axis=0),
+                "b": jnp.zeros(W.shape[-1], W.dtype)}
 
     def __call__(self, p, h, ctx=Ctx()):
-        t = h @ weightnorm.weight(p["v"], p["g"])
+        v = p["v"]
+        t = linear(h, weightnorm.weight(v.reshape(-1, v.shape[-1]), p["g"]).reshape(v.shape))
         if isinstance(self.mean_only, (bool, int, float)) and not self.mean_only:
             return t + p["b"], None
         mean, var, m = _masked(t, ctx.mask)
@@ -208,16 +235,61 @@ class WeightNorm(Layer):
 class LayerNorm(Layer):
     r"""Layer normalization (Ba et al., eq. 3) of :math:`a = hW` over the units of each example:
     :math:`z = \text{gain}\odot(a - \mu)/\sqrt{\sigma^2+\epsilon} + \text{bias}`
-    (:func:`normlab.layernorm.forward`). No batch statistics: it works at batch size 1."""
+    (:func:`normlab.layernorm.forward`). No batch statistics: it works at batch size 1. In a conv
+    net the statistics are over (H, W, C) of each example, with a gain and bias per channel
+    (GroupNorm with one group)."""
 
     eps: float = 1e-5
 
     def init(self, W):
-        return {"W": W, "gain": jnp.ones(W.shape[1], W.dtype),
-                "bias": jnp.zeros(W.shape[1], W.dtype)}
+        return {"W": W, "gain": jnp.ones(W.shape[-1], W.dtype),
+                "bias": jnp.zeros(W.shape[-1], W.dtype)}
 
     def __call__(self, p, h, ctx=Ctx()):
-        return layernorm.forward(h @ p["W"], p["gain"], p["bias"], self.eps), None
+        a = linear(h, p["W"])
+        if a.ndim > 2:
+            return groupnorm.forward(a, 1, p["gain"], p["bias"], self.eps), None
+        return layernorm.forward(a, p["gain"], p["bias"], self.eps), None
+
+
+@dataclass(frozen=True)
+class GroupNorm(Layer):
+    r"""Group normalization (Wu & He) of :math:`a = hW`: per example, the channels in ``groups``
+    groups, each normalized over its channels (and the spatial axes in a conv net), then a gain
+    and bias per channel (:func:`normlab.groupnorm.forward`). No batch statistics."""
+
+    groups: int = 2
+    eps: float = 1e-5
+
+    def init(self, W):
+        return {"W": W, "gamma": jnp.ones(W.shape[-1], W.dtype),
+                "beta": jnp.zeros(W.shape[-1], W.dtype)}
+
+    def __call__(self, p, h, ctx=Ctx()):
+        return groupnorm.forward(linear(h, p["W"]), self.groups, p["gamma"], p["beta"], self.eps), None
+
+
+@dataclass(frozen=True)
+class WS(Layer):
+    r"""Weight Standardization (Qiao et al.) as a reparameterization, like WeightNorm: ``layer``
+    (Dense, BatchNorm, GroupNorm, ...) computed with its weight ``W`` replaced by
+    :func:`normlab.weightstd.standardize` (each output unit's fan-in centred and scaled to unit
+    biased variance). The parameter stays ``W``; the loss no longer depends on its scale."""
+
+    layer: Layer = Dense()
+    eps: float = 0.0
+
+    def init(self, W):
+        return self.layer.init(W)
+
+    def __call__(self, p, h, ctx=Ctx()):
+        return self.layer(dict(p, W=weightstd.standardize(p["W"], self.eps)), h, ctx)
+
+    def state(self, p):
+        return self.layer.state(p)
+
+    def update(self, state, stats, momentum):
+        return self.layer.update(state, stats, momentum)
 
 
 class Noise(NamedTuple):
@@ -272,6 +344,35 @@ def _init_mlp(key, sizes, layer, init, dtype):
     return layers
 
 
+def init_convnet(key, channels: Sequence[int] = (1, 8, 16), classes: int = 10,
+                 layer: Layer | Sequence[Layer] = Dense(), *, size: tuple = (8, 8), kernel: int = 3,
+                 init="he", dtype=jnp.float32):
+    """A small conv net in the same format as :func:`init_mlp`: one ``(kernel, kernel, C_in,
+    C_out)`` hidden layer per step of ``channels`` (the first is the input's channels; stride 1,
+    "SAME": the feature maps keep the image ``size``), then an affine output layer on the
+    flattened last feature maps. ``key``, ``init``: as :func:`init_mlp`, with fan-in
+    ``kernel**2 * C_in``. :func:`apply_mlp` and ``train.fit_classifier`` run it on
+    images (N, H, W, C) (``normlab.data.digits(images=True)``)."""
+    rng = np.random.default_rng(int(key)) if isinstance(key, (int, np.integer)) else None
+    keys = [None] * len(channels) if rng is not None else list(jax.random.split(key, len(channels)))
+
+    def normal(k, shape, std):
+        if rng is not None:
+            return jnp.asarray(std * rng.normal(size=shape), dtype)
+        return std * jax.random.normal(k, shape, dtype)
+
+    with jax.ensure_compile_time_eval():
+        layers = []
+        for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:])):
+            fan_in = kernel * kernel * cin
+            W = normal(keys[i], (kernel, kernel, cin, cout), _std(init, fan_in, cout))
+            layers.append(layer_at(layer, i).init(W))
+        flat = int(np.prod(size)) * channels[-1]
+        W = normal(keys[-1], (flat, classes), _std(init, flat, classes))
+        layers.append({"W": W, "b": jnp.zeros((classes,), dtype)})
+    return layers
+
+
 def layer_at(layer, i: int) -> Layer:
     """The layer object of hidden layer ``i`` (one for all, or one per layer)."""
     return layer[i] if isinstance(layer, (list, tuple)) else layer
@@ -299,6 +400,8 @@ def apply_mlp(params, x, layer: Layer | Sequence[Layer] = Dense(), *, act: str =
         stats.append(st)
         h = phi(z)
     out = params[-1]
+    if h.ndim > 2:  # a conv net: the output layer reads the flattened feature maps
+        h = h.reshape(h.shape[0], -1)
     return h @ out["W"] + out["b"], {"pre": pre, "stats": stats, "inputs": inputs}
 
 

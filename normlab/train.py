@@ -42,8 +42,9 @@ def accuracy(logits, y):
 
 def dead_fraction(pre):
     """The largest, over hidden layers, fraction of ReLU units that are inactive (input <= 0) on
-    every row: ``pre`` is ``nets.apply_mlp``'s ``aux["pre"]`` on an evaluation set."""
-    return jnp.max(jnp.stack([jnp.mean(jnp.all(z <= 0, axis=0)) for z in pre]))
+    every row (a conv net's channel: at every position of every row): ``pre`` is
+    ``nets.apply_mlp``'s ``aux["pre"]`` on an evaluation set."""
+    return jnp.max(jnp.stack([jnp.mean(jnp.all(z <= 0, axis=tuple(range(z.ndim - 1)))) for z in pre]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -54,24 +55,41 @@ class Optimizer(NamedTuple):
     update: Callable
 
 
-def sgd() -> Optimizer:
-    r"""Plain gradient descent, :math:`\theta \leftarrow \theta - \eta g`."""
-    return Optimizer(lambda p: (),
-                     lambda g, s, p, lr: (jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g), s))
+def _decay(weight_decay, p):
+    """The weight decay of every leaf of ``p``: a number for all, or a pytree like ``p`` (e.g. 0
+    for BN's gamma and beta)."""
+    if isinstance(weight_decay, (int, float)) or jnp.ndim(weight_decay) == 0:
+        return jax.tree_util.tree_map(lambda _: weight_decay, p)
+    return weight_decay
 
 
-def momentum(beta: float = 0.9) -> Optimizer:
-    r"""Heavy-ball momentum, :math:`u \leftarrow \beta u + g`, :math:`\theta \leftarrow \theta - \eta u`."""
+def sgd(weight_decay=0.0) -> Optimizer:
+    r"""Plain gradient descent, :math:`\theta \leftarrow \theta - \eta (g + \lambda\theta)`
+    (``weight_decay`` :math:`\lambda`: a number, or a pytree like the parameters)."""
+    def update(g, s, p, lr):
+        wd = _decay(weight_decay, p)
+        return jax.tree_util.tree_map(lambda a, b, l: a - lr * (b + l * a), p, g, wd), s
+
+    return Optimizer(lambda p: (), update)
+
+
+def momentum(beta: float = 0.9, weight_decay=0.0) -> Optimizer:
+    r"""Heavy-ball momentum in PyTorch's convention, the decay inside the buffer:
+    :math:`u \leftarrow \beta u + g + \lambda\theta`, :math:`\theta \leftarrow \theta - \eta u`
+    (the buffer starts at zero; Wan et al.'s eqs. 10-11)."""
     def update(g, u, p, lr):
-        u = jax.tree_util.tree_map(lambda a, b: beta * a + b, u, g)
+        wd = _decay(weight_decay, p)
+        u = jax.tree_util.tree_map(lambda a, b, c, l: beta * a + b + l * c, u, g, p, wd)
         return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, u), u
 
     return Optimizer(lambda p: jax.tree_util.tree_map(jnp.zeros_like, p), update)
 
 
-def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, weight_decay=0.0) -> Optimizer:
     r"""Adam (Kingma & Ba): per-parameter steps :math:`\eta\,\hat m/(\sqrt{\hat v}+\epsilon)`
-    from bias-corrected moving averages of :math:`g` and :math:`g^2`."""
+    from bias-corrected moving averages of :math:`g` and :math:`g^2`. ``weight_decay`` :math:`\lambda`
+    is decoupled (AdamW, Loshchilov & Hutter; PyTorch's convention):
+    :math:`\theta \leftarrow \theta - \eta\lambda\theta - \eta\,\hat m/(\sqrt{\hat v}+\epsilon)`."""
     tm = jax.tree_util.tree_map
 
     def init(p):
@@ -83,10 +101,17 @@ def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
         m = tm(lambda a, b: b1 * a + (1 - b1) * b, m, g)
         v = tm(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
-        p = tm(lambda a, mm, vv: a - lr * (mm / c1) / (jnp.sqrt(vv / c2) + eps), p, m, v)
+        wd = _decay(weight_decay, p)
+        p = tm(lambda a, mm, vv, l: a - lr * l * a - lr * (mm / c1) / (jnp.sqrt(vv / c2) + eps),
+               p, m, v, wd)
         return p, (m, v, t)
 
     return Optimizer(init, update)
+
+
+def adamw(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, weight_decay=1e-2) -> Optimizer:
+    """:func:`adam` with decoupled weight decay (AdamW)."""
+    return adam(b1, b2, eps, weight_decay)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -122,7 +147,8 @@ def run(loss: Callable, params, inputs=None, *, lr, steps: int | None = None, st
     ``checkpoint(params, state) -> dict`` is recorded before each block of k steps and
     ``evaluate(params, state) -> dict`` after it. ``history`` merges the three: per-step entries
     have a leading axis T, per-block ones T/k. The update is ``optimizer`` (default :func:`sgd`)
-    with learning rate ``lr`` (may be traced). A diverging run keeps going with non-finite values;
+    with learning rate ``lr``: a number (may be traced), an array of T per-step rates, or a
+    function of the step index ``t`` (0-based; e.g. an exponential schedule). A diverging run keeps going with non-finite values;
     :func:`normlab.measure.diverged_at` finds the step.
     """
     opt = optimizer or sgd()
@@ -136,26 +162,36 @@ def run(loss: Callable, params, inputs=None, *, lr, steps: int | None = None, st
     if T % k:
         raise ValueError(f"the number of steps ({T}) must be a multiple of every ({k})")
 
-    def step(carry, x_t):
+    if callable(lr):
+        rate = lr
+    elif jnp.ndim(lr) == 1:
+        if jnp.shape(lr)[0] != T:
+            raise ValueError(f"a per-step learning rate needs {T} values; got {jnp.shape(lr)[0]}")
+        rate = lambda t: jnp.asarray(lr)[t]
+    else:
+        rate = lambda t: lr
+
+    def step(carry, xt):
         p, s, o = carry
+        x_t, t = xt
         (l, aux), g = jax.value_and_grad(loss, has_aux=True)(p, x_t, s)
-        new, o = opt.update(g, o, p, lr)
+        new, o = opt.update(g, o, p, rate(t))
         s = aux.get("state", s) if isinstance(aux, dict) else s
         return (new, s, o), record(Step(p, new, g, l, aux, x_t))
 
     def block(carry, xs):
         p, s, _ = carry
         out = dict(checkpoint(p, s)) if checkpoint is not None else {}
-        carry, recs = jax.lax.scan(step, carry, xs, length=None if xs is not None else k)
+        carry, recs = jax.lax.scan(step, carry, xs)
         if evaluate is not None:
             out.update(evaluate(carry[0], carry[1]))
         return carry, (recs, out)
 
-    xs = None if inputs is None else jax.tree_util.tree_map(
-        lambda a: a.reshape((T // k, k) + a.shape[1:]), inputs)
+    ts = jnp.arange(T).reshape(T // k, k)
+    xs = (None if inputs is None else jax.tree_util.tree_map(
+        lambda a: a.reshape((T // k, k) + a.shape[1:]), inputs), ts)
     carry0 = (params, state, opt.init(params))
-    (params, state, _), (recs, blocks) = jax.lax.scan(block, carry0, xs,
-                                                      length=T // k if xs is None else None)
+    (params, state, _), (recs, blocks) = jax.lax.scan(block, carry0, xs)
     hist = jax.tree_util.tree_map(lambda a: a.reshape((T,) + a.shape[2:]), recs)
     return params, state, {**hist, **blocks}
 
