@@ -186,6 +186,28 @@ def test_fisher_names_bad_inputs():
         fisher.fisher(lambda t, x: _logits(t, x) * jnp.inf, theta, x)
 
 
+def test_groupnorm_and_weightstd_name_bad_inputs():
+    from normlab import groupnorm, weightstd
+
+    x = jnp.asarray(np.random.default_rng(4).normal(size=(2, 3, 3, 4)), jnp.float32)
+    g, b = jnp.ones(4), jnp.zeros(4)
+    with pytest.raises(ValueError, match=r"groupnorm.forward: x contains 1 NaN"):
+        groupnorm.forward(with_nan(x), 2, g, b)
+    with pytest.raises(ValueError, match=r"gain must have shape \(C,\) = \(4,\)"):
+        groupnorm.forward(x, 2, jnp.ones(3), b)
+    with pytest.raises(ValueError, match=r"groupnorm.forward: eps must be a finite number >= 0"):
+        groupnorm.forward(x, 2, g, b, -1.0)
+    y = groupnorm.forward(x.astype(jnp.float16) * 300, 2, g, b)
+    assert y.dtype == jnp.float16 and float(jnp.std(y.astype(jnp.float32))) == pytest.approx(1.0, abs=2e-2)
+    assert groupnorm.forward(np.asarray(x).tolist(), 2, [1.0] * 4, [0.0] * 4).shape == x.shape
+    W = jnp.asarray(np.random.default_rng(5).normal(size=(6, 3)), jnp.float32)
+    with pytest.raises(ValueError, match=r"weightstd.standardize: W contains 1 infinite"):
+        weightstd.standardize(with_nan(W, np.inf))
+    with pytest.raises(ValueError, match=r"weightstd.backward: grad_w_hat contains 1 NaN"):
+        weightstd.backward(with_nan(jnp.ones((6, 3))), W)
+    assert weightstd.standardize(np.asarray(W).tolist()).shape == (6, 3)
+
+
 # ---- the command line ----------------------------------------------------------------------------
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "normlab", *args], cwd=ROOT, capture_output=True,
