@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The book's commands. Each needs nothing but Python 3.10+ on the machine.
+"""The book's commands. Each needs nothing but Python 3.11+ on the machine.
 
     python3 tasks.py build    # the website, into _build/html (executes every notebook)
     python3 tasks.py build --student   # the student edition (no solutions), into _build/student/html
@@ -20,6 +20,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import venv
 from pathlib import Path
 
@@ -32,9 +34,11 @@ def say(msg: str) -> None:
     print(f"[tasks] {msg}", flush=True)
 
 
-def run(cmd: list, **kw) -> None:
+def run(cmd: list, doing: str) -> None:
     say(" ".join(str(c) for c in cmd))
-    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
+    rc = follow(cmd, ROOT, doing=doing).returncode
+    if rc:
+        raise subprocess.CalledProcessError(rc, [str(c) for c in cmd])
 
 
 def requirement_files(req: Path) -> list[Path]:
@@ -58,9 +62,10 @@ def ensure_env(requirements: str) -> None:
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         say(f"{requirements}: already installed")
         return
-    run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", req])
+    run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", req],
+        f"installing the pinned packages of {requirements} with pip (minutes on a fresh machine)")
     run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-build-isolation", "-e", "."])
+         "--no-build-isolation", "-e", "."], "installing normlab from this checkout")
     stamp.write_text(digest.hexdigest())
 
 
@@ -102,7 +107,96 @@ def forget_stale_outputs(root: Path = ROOT) -> bool:
 def build_book(bindir: Path) -> subprocess.CompletedProcess:
     """Run Jupyter Book from ``bindir`` (a venv's bin folder) on this checkout."""
     forget_stale_outputs()
-    return subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=ROOT, env=environment())
+    return run_jupyter_book(bindir, ROOT)
+
+
+# The notebook kernels of a build read this IPython profile (IPYTHONDIR): the same settings on
+# every machine, whatever the user's own ~/.ipython holds. ipykernel >= 7 warns on every kernel
+# start that its connection to jupyter-book (on this machine, 127.0.0.1) is TCP without
+# encryption; jupyter-book cannot ask for another transport, so the kernels print errors only.
+KERNEL_CONFIG = """\
+# Written by tasks.py for the book's build; see tasks.py (KERNEL_CONFIG).
+c.IPKernelApp.log_level = "ERROR"
+"""
+# Every this many seconds of silence, the build says what it is doing and for how long.
+HEARTBEAT_S = 10
+
+
+def build_environment(root: Path) -> dict:
+    """The environment of a build: :func:`environment`, the kernels' profile, and
+    NORMLAB_BUILD_LOG, which makes the notebooks' progress lines (normlab.explore.Progress) reach
+    the build's log as well."""
+    profile = root / "_build" / ".ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+    return {**environment(), "IPYTHONDIR": str(profile.parent), "NORMLAB_BUILD_LOG": "1",
+            "PYTHONUNBUFFERED": "1"}
+
+
+class Heartbeat:
+    """Follows Jupyter Book's output line by line (passing it through) and knows what the build
+    is doing: which page it reads and whether it is executing that page's notebook. While the
+    output is silent it prints, every HEARTBEAT_S seconds, what it is doing and for how long."""
+
+    PAGE = re.compile(r"(reading sources|writing output)\.\.\. \[\s*(\d+)%\] (\S+)")
+
+    def __init__(self):
+        self.doing, self.since, self.last = "starting Jupyter Book", time.monotonic(), time.monotonic()
+        self.lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text).strip()
+        with self.lock:
+            self.last = time.monotonic()
+            m = self.PAGE.search(plain)
+            if m:
+                reading = m.group(1) == "reading sources"
+                self.doing = (f"{'reading' if reading else 'writing'} {m.group(3)} ({m.group(2)}% of "
+                              f"the pages {'read' if reading else 'written'})")
+                self.since = self.last
+            elif "Executing notebook" in plain:
+                page = self.doing.split(" ")[1] if self.doing.startswith("reading ") else "a page"
+                self.doing = f"executing {page} (its code runs top to bottom, as a notebook)"
+                self.since = self.last
+
+    def beat(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.last >= HEARTBEAT_S:
+                say(f"{time.strftime('%H:%M:%S')} still {self.doing}: {now - self.since:.0f} s so far")
+                self.last = now
+
+
+def run_jupyter_book(bindir: Path, cwd: Path, extra: dict | None = None) -> subprocess.CompletedProcess:
+    """``jupyter-book BUILD_ARGS`` in ``cwd`` (with the variables ``extra`` added to the build's
+    environment), its output passed through with a heartbeat."""
+    return follow([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd, {**build_environment(cwd), **(extra or {})})
+
+
+def follow(cmd: list, cwd: Path, env: dict | None = None, doing: str | None = None
+           ) -> subprocess.CompletedProcess:
+    """Run ``cmd``, passing its output through line by line, with a :class:`Heartbeat` that
+    says what it is doing (``doing``, or what it reads in the output) while it is silent."""
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace")
+    hb = Heartbeat()
+    if doing:
+        hb.doing = doing
+    done = threading.Event()
+
+    def pulse():
+        while not done.wait(1.0):
+            hb.beat()
+
+    threading.Thread(target=pulse, daemon=True).start()
+    try:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            hb.line(line)
+    finally:
+        done.set()
+    return subprocess.CompletedProcess(cmd, proc.wait())
 
 
 def source_files() -> list[Path]:
@@ -143,8 +237,8 @@ def build_student(bindir: Path) -> int:
         config.write_text(re.sub(r"(\n  execute_notebooks: *\w+\n)", r"\1  exclude_patterns: [\"notebooks/*\"]\n",
                                  config.read_text(), count=1))
     say("jupyter-book " + " ".join(BUILD_ARGS) + "  (student edition)")
-    env = {**environment(), "NORMLAB_EDITION": "student"}  # Colab buttons -> the student edition
-    rc = subprocess.run([str(bindir / "jupyter-book"), *BUILD_ARGS], cwd=src, env=env).returncode
+    # NORMLAB_EDITION: the Colab buttons open the student edition
+    rc = run_jupyter_book(bindir, src, {"NORMLAB_EDITION": "student"}).returncode
     if rc == 0:
         out = ROOT / "_build" / "student" / "html"
         shutil.rmtree(out, ignore_errors=True)
@@ -197,6 +291,10 @@ def pdf(args: list[str]) -> int:
 
 
 def main() -> int:
+    if sys.version_info < (3, 11):
+        print(f"tasks.py needs Python 3.11 or newer (the pinned JAX and NumPy do); this is "
+              f"{sys.version.split()[0]}. Run it with python3.11 (or newer).", file=sys.stderr)
+        return 2
     commands = {"build": build, "test": test, "bench": bench, "pdf": pdf}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)

@@ -21,6 +21,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from normlab import validate
+
 
 class Cache(NamedTuple):
     """What the backward pass needs from the forward pass."""
@@ -46,6 +48,10 @@ def _reduced(x) -> tuple[tuple[int, ...], int]:
 
 
 def _require_batch(m: int, shape) -> None:
+    if m == 0:
+        raise ValueError(
+            f"BatchNorm got an empty batch: x of shape {tuple(shape)} has no values to "
+            "normalize (m = 0). Pass a batch of 2 or more examples.")
     if m < 2:
         raise ValueError(
             f"BatchNorm needs at least 2 values per channel to estimate a mean and a variance; "
@@ -55,13 +61,40 @@ def _require_batch(m: int, shape) -> None:
         )
 
 
+def _inputs(fn: str, x, eps, batch: bool = True, **params):
+    """Validate ``x`` (channels-last, finite; with ``batch``, a batch axis), ``eps`` and the
+    per-channel ``params``; return ``(x, params, dtype)``: ``x`` and the params as arrays in the
+    dtype the statistics are computed in (float32 for float16/bfloat16 input), and the dtype to
+    return the result in (None: the computed one)."""
+    x = validate.array(x, "x", fn)
+    if batch:
+        _reduced(x)
+    elif x.ndim < 1:
+        raise ValueError(f"{fn}: x must have a channel axis last, shape (..., C); got a scalar.")
+    validate.eps(eps, fn)
+    validate.finite(x, "x", fn)
+    out = {}
+    for name, p in params.items():
+        p = validate.per_channel(p, name, x, fn)
+        validate.finite(p, name, fn)
+        out[name] = p
+    work = validate.compute_dtype(x)
+    if work == x.dtype:
+        return x, out, None
+    return x.astype(work), {k: v.astype(work) for k, v in out.items()}, x.dtype
+
+
 def forward(x, gamma, beta, eps: float = 1e-5):
     r"""Training-mode BN (Algorithm 1): :math:`y = \gamma (x-\mu_B)/\sqrt{\sigma_B^2+\epsilon} + \beta`.
 
     The batch variance is the biased one, :math:`\sigma_B^2 = \frac1m\sum_i (x_i-\mu_B)^2`.
 
-    Returns ``(y, cache)``; ``cache`` holds what :func:`backward` needs.
+    ``x`` is channels-last, ``(N, C)`` or ``(N, H, W, C)``; ``gamma`` and ``beta`` have shape
+    ``(C,)``. Half-precision input is normalized with float32 statistics and ``y`` returned in its
+    dtype. Returns ``(y, cache)``; ``cache`` holds what :func:`backward` needs.
     """
+    x, p, back = _inputs("batchnorm.forward", x, eps, gamma=gamma, beta=beta)
+    gamma, beta = p["gamma"], p["beta"]
     axes, m = _reduced(x)
     _require_batch(m, jnp.shape(x))
     mu = jnp.mean(x, axis=axes)
@@ -70,7 +103,7 @@ def forward(x, gamma, beta, eps: float = 1e-5):
     inv_std = 1.0 / jnp.sqrt(var + eps)
     xhat = xc * inv_std
     y = gamma * xhat + beta
-    return y, Cache(xhat, inv_std, jnp.asarray(gamma))
+    return (y if back is None else y.astype(back)), Cache(xhat, inv_std, gamma)
 
 
 def backward(dy, cache: Cache):
@@ -86,12 +119,24 @@ def backward(dy, cache: Cache):
 
     Returns ``(dx, dgamma, dbeta)``.
     """
+    if not isinstance(cache, tuple) or len(cache) != 3:
+        raise TypeError("batchnorm.backward: cache must be the second value returned by "
+                        f"batchnorm.forward, (y, cache) = forward(x, gamma, beta); got {type(cache).__name__}.")
     xhat, inv_std, gamma = cache
+    dy = validate.array(dy, "dy", "batchnorm.backward")
+    if dy.shape != xhat.shape:
+        raise ValueError(f"batchnorm.backward: dy must have the shape of x and y, {tuple(xhat.shape)}; "
+                         f"got shape {tuple(dy.shape)}.")
+    validate.finite(dy, "dy", "batchnorm.backward")
+    back = dy.dtype if dy.dtype != xhat.dtype and jnp.issubdtype(dy.dtype, jnp.inexact) else None
+    dy = dy.astype(xhat.dtype)
     axes, m = _reduced(xhat)
     dbeta = jnp.sum(dy, axis=axes)
     dgamma = jnp.sum(dy * xhat, axis=axes)
     g = dy * gamma
     dx = (inv_std / m) * (m * g - jnp.sum(g, axis=axes) - xhat * jnp.sum(g * xhat, axis=axes))
+    if back is not None:  # half-precision dy: computed in float32, returned in its dtype
+        dx, dgamma, dbeta = dx.astype(back), dgamma.astype(back), dbeta.astype(back)
     return dx, dgamma, dbeta
 
 
@@ -114,8 +159,13 @@ def update_running(running, x, momentum: float = 0.1):
     where ``momentum`` is the weight of the new batch and ``m`` counts every reduced element
     (``N`` for ``(N, C)``, ``N*H*W`` for ``(N, H, W, C)``). Returns the new ``(mean, var)``.
     """
+    fn = "batchnorm.update_running"
+    if not isinstance(running, (tuple, list)) or len(running) != 2:
+        raise TypeError(f"{fn}: running must be the pair (mean, var) of the running statistics, "
+                        f"each of shape (C,); got {type(running).__name__}.")
+    x, p, _ = _inputs(fn, x, 0.0, **{"running mean": running[0], "running var": running[1]})
     bmean, _, bvar_unbiased = batch_stats(x)
-    return running_step(running, bmean, bvar_unbiased, momentum)
+    return running_step((p["running mean"], p["running var"]), bmean, bvar_unbiased, momentum)
 
 
 def running_step(running, batch_mean, batch_var_unbiased, momentum: float = 0.1):
@@ -132,9 +182,14 @@ def inference(x, gamma, beta, mean, var, eps: float = 1e-5):
     .. math::
         y = \frac{\gamma}{\sqrt{\mathrm{Var}[x]+\epsilon}}\, x
             + \Big(\beta - \frac{\gamma\,\mathrm{E}[x]}{\sqrt{\mathrm{Var}[x]+\epsilon}}\Big).
+
+    ``x`` is channels-last (any number of leading axes, batch of one included); ``gamma``, ``beta``
+    and the population ``mean`` and ``var`` have shape ``(C,)``.
     """
-    scale, shift = fold(gamma, beta, mean, var, eps)
-    return x * scale + shift
+    x, p, back = _inputs("batchnorm.inference", x, eps, batch=False, gamma=gamma, beta=beta, mean=mean, var=var)
+    scale, shift = fold(p["gamma"], p["beta"], p["mean"], p["var"], eps)
+    y = x * scale + shift
+    return y if back is None else y.astype(back)
 
 
 def fold(gamma, beta, mean, var, eps: float = 1e-5):

@@ -152,12 +152,17 @@ class Explorable:
     # ----- the static, kernel-free view ----------------------------------------------------
     def frames(self, progress: bool = True) -> list[str]:
         """Every grid point drawn to a base64 PNG, in C order over the sliders (one figure, its
-        changing parts updated from point to point: the same drawing as the live view's)."""
+        changing parts updated from point to point: the same drawing as the live view's).
+        ``progress``: say so on one updating line (see :class:`Progress`)."""
         t0 = time.perf_counter()
-        res = self.grid_results()
         shape = tuple(len(s.values) for s in self.sliders)
-        out = []
         total = int(np.prod(shape))
+        line = Progress() if progress else None
+        if line:
+            line.show(f"{self.title}: computing the {total} slider settings of the website's "
+                      "version with JAX ...")
+        res = self.grid_results()
+        out = []
         fig = None
         for n, idx in enumerate(itertools.product(*(range(k) for k in shape))):
             point = {s.name: s.values[i] for s, i in zip(self.sliders, idx)}
@@ -171,11 +176,11 @@ class Explorable:
             out.append(base64.b64encode(style.png(fig, quantize=True, close=False)).decode("ascii"))
             if self._layout is None:
                 self._layout = style.layout(fig)
-            if progress:
-                print(f"\r{self.title}: website frames {n + 1}/{total} "
-                      f"({time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
-        if progress:
-            print(file=sys.stderr, flush=True)
+            if line:
+                line.show(f"{self.title}: drawing the website's frames, {n + 1} of {total} "
+                          f"({time.perf_counter() - t0:.0f} s)")
+        if line:
+            line.close()
         return out
 
     def default_index(self) -> int:
@@ -327,6 +332,48 @@ root.setAttribute("data-ready","1");
                 pass
         bundle["text/html"] = static  # ours, not a widget's plain-text fallback
         return bundle
+
+
+class Progress:
+    """One line of progress that updates in place: in a Jupyter kernel a display that is updated
+    (one output, in Jupyter, Colab and nbconvert alike) and emptied when the work is done, so
+    nothing of it stays on the website; elsewhere a carriage-return line on stderr."""
+
+    #: Set by ``tasks.py build``: the line also reaches the build's log (the kernel's own stderr),
+    #: at most every few seconds, so a long notebook says what it is doing there too.
+    BUILD_LOG = "NORMLAB_BUILD_LOG"
+
+    def __init__(self):
+        self.handle = None
+        self.kernel = _in_kernel()
+        self.log = self.kernel and bool(os.environ.get(self.BUILD_LOG)) and sys.__stderr__ is not None
+        self.logged, self.text = None, ""
+
+    def _to_build_log(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.log and (force or self.logged is None or now - self.logged >= 5):
+            print(f"    [notebook] {text}", file=sys.__stderr__, flush=True)
+            self.logged = now
+
+    def show(self, text: str) -> None:
+        self.text = text
+        self._to_build_log(text)
+        if not self.kernel:
+            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+            return
+        from IPython.display import display
+
+        if self.handle is None:
+            self.handle = display({"text/plain": text}, raw=True, display_id=True)
+        else:
+            self.handle.update({"text/plain": text}, raw=True)
+
+    def close(self) -> None:
+        self._to_build_log(f"{self.text}: done", force=True)
+        if not self.kernel:
+            print(file=sys.stderr, flush=True)
+        elif self.handle is not None:
+            self.handle.update({"text/html": ""}, raw=True)  # done: an empty output
 
 
 def _in_kernel() -> bool:

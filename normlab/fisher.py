@@ -23,16 +23,23 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from normlab import validate
+
 FAMILIES = ("categorical", "bernoulli")
 
 
-def _setup(logits_fn, theta, x, family):
-    """Validate the arguments; return ``(theta, logits)``."""
+def _setup(logits_fn, theta, x, family, fn: str = "fisher"):
+    """Validate the arguments; return ``(theta, x, logits)``."""
     if family not in FAMILIES:
         raise ValueError(
             f"family must be 'categorical' (softmax over the k classes) or 'bernoulli' (k "
             f"independent binary units, sigmoid of each logit); got {family!r}.")
-    theta = jnp.asarray(theta)
+    if not callable(logits_fn):
+        raise TypeError(f"{fn}: logits_fn must be a function logits_fn(theta, x) -> logits of "
+                        f"shape (n, k); got {type(logits_fn).__name__}.")
+    theta, x = validate.array(theta, "theta", fn), validate.array(x, "x", fn)
+    validate.finite(theta, "theta", fn)
+    validate.finite(x, "x", fn)
     if theta.ndim != 1:
         raise ValueError(
             f"theta must be a 1-D vector of the d parameters; got shape {theta.shape}. Ravel "
@@ -47,7 +54,8 @@ def _setup(logits_fn, theta, x, family):
         raise ValueError(
             f"logits_fn(theta, x) must return logits of shape (n, k) = ({n}, k), one row per row "
             f"of x; got shape {logits.shape}. For a single output unit return shape (n, 1).")
-    return theta, logits
+    validate.finite(logits, "logits_fn(theta, x)", fn)
+    return theta, x, logits
 
 
 def _jacobian(logits_fn, theta, x, logits):
@@ -68,7 +76,7 @@ def fisher(logits_fn, theta, x, family: str = "categorical"):
     form is summed as :math:`\sum_c p_c\, \bar J_c \bar J_c^\top`, :math:`\bar J_c = J_c - \sum_{c'}
     p_{c'} J_{c'}`, which is symmetric positive semi-definite by construction. Returns ``(d, d)``.
     """
-    theta, logits = _setup(logits_fn, theta, x, family)
+    theta, x, logits = _setup(logits_fn, theta, x, family, "fisher.fisher")
     jac = _jacobian(logits_fn, theta, x, logits)
     if family == "categorical":
         p = jax.nn.softmax(logits, axis=-1)
@@ -86,7 +94,7 @@ def score(logits_fn, theta, x, y, family: str = "categorical"):
     ``y``: integer class labels of shape ``(n,)`` (categorical, :math:`y_i` one-hot in the formula)
     or 0/1 labels of shape ``(n, k)`` (bernoulli).
     """
-    theta, logits = _setup(logits_fn, theta, x, family)
+    theta, x, logits = _setup(logits_fn, theta, x, family, "fisher.score")
     n, k = logits.shape
     y = jnp.asarray(y)
     if family == "categorical":
@@ -130,10 +138,12 @@ def kl(logits_fn, theta, delta, x, family: str = "categorical"):
     ``log_softmax`` / ``log_sigmoid`` (stable for large logits). Returns a 0-d array (so it can be
     differentiated: its Hessian in ``delta`` at 0 is :func:`fisher`).
     """
-    theta, l0 = _setup(logits_fn, theta, x, family)
+    theta, x, l0 = _setup(logits_fn, theta, x, family, "fisher.kl")
+    delta = validate.array(delta, "delta", "fisher.kl")
     if jnp.shape(delta) != theta.shape:
         raise ValueError(
-            f"delta must have the shape of theta, {theta.shape}; got {jnp.shape(delta)}.")
+            f"fisher.kl: delta must have the shape of theta, {theta.shape}; got {jnp.shape(delta)}.")
+    validate.finite(delta, "delta", "fisher.kl")
     l1 = logits_fn(theta + delta, x)
     if family == "categorical":
         lp, lq = jax.nn.log_softmax(l0, axis=-1), jax.nn.log_softmax(l1, axis=-1)

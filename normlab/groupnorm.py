@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from normlab import validate
+
 
 def _check(x, groups: int, gain, bias) -> tuple[int, int]:
     shape = jnp.shape(x)
@@ -49,8 +51,15 @@ def forward(x, groups: int, gain, bias, eps: float = 1e-5):
     ``C/groups`` consecutive channels; ``gain`` and ``bias`` of shape ``(C,)``. Statistics per
     example over the spatial axes and the group's channels, biased variance, ``eps`` inside the
     square root. Returns ``y``, shaped like ``x``."""
-    x = jnp.asarray(x)
+    fn = "groupnorm.forward"
+    x, gain, bias = (validate.array(a, n, fn) for a, n in ((x, "x"), (gain, "gain"), (bias, "bias")))
     c, g = _check(x, groups, gain, bias)
+    validate.eps(eps, fn)
+    for name, a in (("x", x), ("gain", gain), ("bias", bias)):
+        validate.finite(a, name, fn)
+    work = validate.compute_dtype(x)
+    if work != x.dtype:  # float16/bfloat16: statistics in float32, the result in x's dtype
+        return forward(x.astype(work), groups, gain.astype(work), bias.astype(work), eps).astype(x.dtype)
     n, spatial = x.shape[0], x.shape[1:-1]
     xg = x.reshape((n, *spatial, g, c // g))
     axes = tuple(range(1, len(spatial) + 1)) + (xg.ndim - 1,)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from normlab import validate
+
 
 def _check(x, gain, bias=None) -> int:
     """Validate shapes; return H, the size of the normalized (last) axis."""
@@ -51,10 +53,19 @@ def forward(x, gain, bias, eps: float = 1e-5):
     r"""LayerNorm over the last axis: :math:`y = g \odot (a-\mu)/\sqrt{\sigma^2+\epsilon} + b`.
 
     ``x`` of shape ``(..., H)`` (any leading axes, none included), ``gain`` and ``bias`` of shape
-    ``(H,)``; :math:`\sigma^2` is the biased 1/H variance. Returns ``y``, shaped like ``x``.
+    ``(H,)``; :math:`\sigma^2` is the biased 1/H variance. Half-precision input is normalized with
+    float32 statistics. Returns ``y``, shaped like ``x``, in its dtype.
     """
-    x = jnp.asarray(x)
+    fn = "layernorm.forward"
+    x = validate.array(x, "x", fn)
+    gain, bias = validate.array(gain, "gain", fn), validate.array(bias, "bias", fn)
     _check(x, gain, bias)
+    validate.eps(eps, fn)
+    for name, a in (("x", x), ("gain", gain), ("bias", bias)):
+        validate.finite(a, name, fn)
+    work = validate.compute_dtype(x)
+    if work != x.dtype:  # float16/bfloat16: statistics in float32, the result in x's dtype
+        return forward(x.astype(work), gain.astype(work), bias.astype(work), eps).astype(x.dtype)
     xhat, _ = _normalize(x, eps)
     return gain * xhat + bias
 

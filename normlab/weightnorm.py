@@ -15,6 +15,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from normlab import validate
+
 
 def _concrete_any(mask) -> bool:
     """``any(mask)`` when its value is known; False while tracing (``jit``, ``vmap``), where a
@@ -23,6 +25,16 @@ def _concrete_any(mask) -> bool:
         return bool(jnp.any(mask))
     except jax.errors.ConcretizationTypeError:
         return False
+
+
+def _finite(fn: str, **arrays):
+    """The arrays (lists accepted) as JAX arrays, each checked for NaN and inf when concrete."""
+    out = []
+    for name, a in arrays.items():
+        a = validate.array(a, name, fn)
+        validate.finite(a, name, fn)
+        out.append(a)
+    return out
 
 
 def _column_norms(v, g=None):
@@ -52,7 +64,7 @@ def weight(v, g):
 
     ``v`` has shape ``(fan_in, units)``, ``g`` shape ``(units,)``; returns ``w`` like ``v``.
     """
-    v = jnp.asarray(v)
+    v, g = _finite("weightnorm.weight", v=v, g=g)
     return v * (g / _column_norms(v, g))
 
 
@@ -68,7 +80,7 @@ def backward(grad_w, v, g):
     :math:`\mathbf u = \mathbf v/\|\mathbf v\|` (the same matrix, still defined when ``g = 0``).
     Returns ``(grad_v, grad_g)``; ``v`` is orthogonal to ``grad_v`` column by column.
     """
-    v = jnp.asarray(v)
+    grad_w, v, g = _finite("weightnorm.backward", grad_w=grad_w, v=v, g=g)
     norm = _column_norms(v, g)
     if jnp.shape(grad_w) != jnp.shape(v):
         raise ValueError(
@@ -91,7 +103,7 @@ def data_init(v, x):
     ``x @ weight(v, g) + b`` has per-unit batch mean 0 and biased std 1 on this batch.
     Returns ``(g, b)``, each of shape ``(units,)``.
     """
-    v, x = jnp.asarray(v), jnp.asarray(x)
+    v, x = _finite("weightnorm.data_init", v=v, x=x)
     norm = _column_norms(v)
     if x.ndim != 2 or x.shape[1] != v.shape[0]:
         raise ValueError(

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from normlab import validate
+
 
 def _check(W) -> tuple[int, tuple]:
     shape = jnp.shape(W)
@@ -54,7 +56,9 @@ def _stats(W, eps: float):
 def standardize(W, eps: float = 0.0):
     r"""``W_hat``: every output unit's (last axis) fan-in centred and divided by its biased
     standard deviation :math:`\sqrt{\sigma^2+\epsilon}` (eps inside the root)."""
-    W = jnp.asarray(W)
+    W = validate.array(W, "W", "weightstd.standardize")
+    validate.eps(eps, "weightstd.standardize")
+    validate.finite(W, "W", "weightstd.standardize")
     return _stats(W, eps)[0]
 
 
@@ -63,7 +67,11 @@ def backward(grad_w_hat, W, eps: float = 0.0):
     :math:`\hat W`, by hand: :math:`(g - \bar g\,\mathbf 1 - \overline{g\hat W}\,\hat W)/\sigma`
     per output unit, bars the means over its fan-in, :math:`\sigma=\sqrt{\sigma^2_W+\epsilon}`:
     exact for any eps, and the projection :math:`Pg/\sigma` at :math:`\epsilon = 0`."""
-    W = jnp.asarray(W)
+    fn = "weightstd.backward"
+    W, grad_w_hat = validate.array(W, "W", fn), validate.array(grad_w_hat, "grad_w_hat", fn)
+    validate.eps(eps, fn)
+    validate.finite(W, "W", fn)
+    validate.finite(grad_w_hat, "grad_w_hat", fn)
     if jnp.shape(grad_w_hat) != W.shape:
         raise ValueError(f"grad_w_hat must have the shape of W, {W.shape}; got {jnp.shape(grad_w_hat)}.")
     w_hat, sigma, axes = _stats(W, eps)

@@ -68,6 +68,12 @@ What it fixes, and why
    is missing, marks the root page outdated: the build rewrites it and copies the
    static files (a second or two; no notebook runs again).
 
+5. **The redirect page's favicon.ico 404.**  The site's root ``index.html`` (written by
+   sphinx-external-toc) is a bare refresh line with no ``<link rel="icon">``, so the browser
+   requests ``/favicon.ico``: a 404 and a console error. On ``build-finished`` this extension
+   writes a complete redirect page first, with the book's favicon (see
+   ``_write_redirect_page``).
+
 Not handled here (configuration in ``_config.yml`` instead): myst-nb's
 ipywidgets JS from cdnjs/jsdelivr (``nb_ipywidgets_js: {}``), launch buttons
 (Colab only is a plain link; Binder/JupyterHub/thebe off), analytics (leave
@@ -81,6 +87,7 @@ Config values added: ``offline_assets_mathjax_component`` (default
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 from pathlib import Path
@@ -240,6 +247,38 @@ def _static_files_changed(app: Sphinx, env: Any, added: set, changed: set,
     return []
 
 
+_REDIRECT = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<link rel="icon" href="{icon}">
+<meta http-equiv="Refresh" content="0; url={url}">
+</head>
+<body><p><a href="{url}">{title}</a></p></body>
+</html>
+"""
+
+
+def _write_redirect_page(app: Sphinx, exception: Exception | None) -> None:
+    """build-finished: the site's ``index.html``, which only redirects to the root page.
+
+    sphinx-external-toc writes it as a bare ``<meta http-equiv="Refresh">`` line when it is
+    missing; with no ``<link rel="icon">`` the browser then asks the server for
+    ``/favicon.ico``, a 404 and a console error. This runs first (priority 400) and writes a
+    complete page: the book's favicon (``html_favicon``, copied to ``_static``), a title, and a
+    link for a browser that does not follow the refresh. It is rewritten on every build, so it
+    follows a change of the root page too."""
+    if exception is not None or app.builder.name != "html" or app.config.root_doc == "index":
+        return
+    icon = app.config.html_favicon
+    icon = f"_static/{Path(icon).name}" if icon and "://" not in icon else (icon or "data:,")
+    url = f"{app.config.root_doc}.html"
+    title = html.escape(str(app.config.html_title or app.config.project))
+    (Path(app.outdir) / "index.html").write_text(
+        _REDIRECT.format(title=title, icon=html.escape(icon), url=html.escape(url)), encoding="utf8")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("offline_assets_mathjax_component", "tex-chtml.js", "html")
     app.add_config_value("offline_assets_drop_unused_thebe", True, "html")
@@ -250,4 +289,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-get-outdated", _static_files_changed)
     # Late priority: run after other extensions have added their page assets.
     app.connect("html-page-context", _clean_page_assets, priority=900)
+    app.connect("build-finished", _write_redirect_page, priority=400)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
