@@ -30,7 +30,7 @@ S_VALUES = tuple(float(v) for v in np.logspace(-1, 1, 9))   # input scales (4.6,
 S_CURVE = tuple(float(v) for v in np.logspace(-1, 1, 25))   # the explorable's curves
 R_CURVE = tuple(float(v) for v in np.logspace(np.log10(0.25), np.log10(4.0), 25))
 KL_LEVEL = 0.01      # nats: the contour of the explorable's third panel
-PLANE_HALF = 1.0     # half-width of that panel (parameter units)
+PLANE_HALF = 1.5     # half-width of those panels (parameter units)
 N_RAYS, N_RADII = 48, 40  # rays of the KL contour; radii per ray, a factor 2^(1/4) apart
 
 

@@ -41,9 +41,17 @@ def geometry_grid():
                                   *[p for row in pts for p in row])
 
 
+def geometry_reference():
+    """The frame at s = r = 1 (a grid point), against which the planes are drawn."""
+    g = geometry_grid()
+    i, j = S_GRID.index(1.0), R_GRID.index(1.0)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a[i, j]), g)
+
+
 def plot_geometry(result, s, r, fig=None):
     return figures.plot_geometry(result, s, r, fig=fig, s_curve=curvature.S_CURVE,
-                                 r_curve=curvature.R_CURVE, half=curvature.PLANE_HALF)
+                                 r_curve=curvature.R_CURVE, half=curvature.PLANE_HALF,
+                                 ref=geometry_reference())
 
 
 def geometry_explorable() -> Explorable:
