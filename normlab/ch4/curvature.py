@@ -262,3 +262,17 @@ def frame(s, r, seed: int = 0):
     for k in PLANE_KINDS:
         out["plane"][k] = _plane(k, jnp.asarray(P["theta"][k], x.dtype), x, s, r)
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def ln_row_sigma(seed: int = 0) -> dict:
+    r"""LN's :math:`\sigma` after / before doubling unit 0's weight vector, per example of the GLM
+    problem: ``min`` and ``max`` over the examples (doubling the whole matrix gives exactly 2)."""
+    P = glm_problem(seed)
+    d = P["x"].shape[1]
+    with normlab.float64():
+        x, th = jnp.asarray(P["x"]), jnp.asarray(P["theta"]["ln"])
+        s1 = np.asarray(glm_parts("ln", th, x)[2])
+        s2 = np.asarray(glm_parts("ln", scale_weights("ln", th, d, 2.0, unit=0), x)[2])
+    ratio = (s2 / s1).ravel()
+    return {"min": float(ratio.min()), "max": float(ratio.max())}

@@ -30,12 +30,11 @@ def _log_x(ax, ticks):
 # ------------------------------------------------------------------------------------------------
 # 4.1 Fisher information
 # ------------------------------------------------------------------------------------------------
-def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
+def plot_fisher_basics(kl: dict, sl: dict):
     """(a) the KL divergence along a line against its quadratic model and the error's slope;
-    (b) the empirical Fisher's distance from the Fisher against the number of examples;
-    (c) KL contours and the quadratic model's ellipses on a plane of parameter space."""
-    fig, ax = style.figure(3, 1, width=3.4, height=3.0)
-    fig.subplots_adjust(left=0.07, wspace=0.38)
+    (b) KL contours and the quadratic model's ellipses on a plane of parameter space."""
+    fig, ax = style.figure(2, 1, width=3.6, height=3.0)
+    fig.subplots_adjust(wspace=0.38)
     a = ax[0, 0]
     e = kl["eps"]
     a.loglog(e, kl["kl"], color=style.PALETTE["blue"], label=r"KL$(p_\theta\|p_{\theta+\epsilon u})$")
@@ -44,7 +43,24 @@ def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
     a.loglog(e, kl["err"][0] * (e / e[0]) ** 3, color="#999999", ls=":", label="slope 3")
     a.set(xlabel=r"step length $\epsilon$", ylabel="nats", title=f"KL expansion (slope {kl['slope']:.2f})")
     a.legend(fontsize=style.SMALL, loc="upper left")
-    b = ax[0, 1]
+    c = ax[0, 1]
+    t = sl["t"]
+    levels = [0.02, 0.1, 0.3]
+    c.contour(t, t, sl["kl"], levels=levels, colors=style.PALETTE["blue"], linewidths=1.4)
+    c.contour(t, t, sl["quad"], levels=levels, colors=style.PALETTE["orange"], linestyles="--",
+              linewidths=1.2)
+    c.plot([], [], color=style.PALETTE["blue"], label="KL")
+    c.plot([], [], color=style.PALETTE["orange"], ls="--", label=r"$\frac{1}{2}\delta^\top F\delta$")
+    c.set(xlabel=r"$\delta w_1$", ylabel=r"$\delta w_2$", title="0.02, 0.1, 0.3 nats", aspect="equal")
+    c.legend(fontsize=style.SMALL, loc="upper right")
+    return fig
+
+
+def plot_empirical_gap(gap: dict):
+    """The empirical Fisher's distance from the Fisher against the number of examples, at the
+    teacher's parameters and elsewhere (thin lines: each data set)."""
+    fig, ax = style.figure(1, 1, width=4.4, height=3.0)
+    b = ax[0, 0]
     n = gap["n"]
     for key, col, mk, lab in (("at_teacher", style.PALETTE["green"], "o", "at the teacher"),
                               ("elsewhere", style.PALETTE["vermillion"], "s", r"at $\theta_0$")):
@@ -55,16 +71,6 @@ def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
              label=r"$1/\sqrt{n}$")
     b.set(xlabel="examples n", ylabel=r"$\|\hat F - F\|_F / \|F\|_F$", title="empirical Fisher vs Fisher")
     b.legend(fontsize=style.SMALL, loc="lower left")
-    c = ax[0, 2]
-    t = sl["t"]
-    levels = [0.02, 0.1, 0.3]
-    c.contour(t, t, sl["kl"], levels=levels, colors=style.PALETTE["blue"], linewidths=1.4)
-    c.contour(t, t, sl["quad"], levels=levels, colors=style.PALETTE["orange"], linestyles="--",
-              linewidths=1.2)
-    c.plot([], [], color=style.PALETTE["blue"], label="KL")
-    c.plot([], [], color=style.PALETTE["orange"], ls="--", label=r"$\frac{1}{2}\delta^\top F\delta$")
-    c.set(xlabel=r"$\delta w_1$", ylabel=r"$\delta w_2$", title="0.02, 0.1, 0.3 nats", aspect="equal")
-    c.legend(fontsize=style.SMALL, loc="upper right")
     return fig
 
 
@@ -343,9 +349,14 @@ def _tuned_figure():
     return plot_tuned({b: ex.comparison(b) for b in ex.COMPARE_BATCHES})
 
 
+def _empirical_figure():
+    from normlab.ch4 import fisher_basics as fb
+    return plot_empirical_gap(fb.empirical_gap())
+
+
 def _fisher_basics_figure():
     from normlab.ch4 import fisher_basics as fb
-    return plot_fisher_basics(fb.kl_expansion(), fb.empirical_gap(), fb.kl_slice())
+    return plot_fisher_basics(fb.kl_expansion(), fb.kl_slice())
 
 
 def _gain_figure():
@@ -360,6 +371,7 @@ def _rnn_figure():
 
 FIGURES = {
     "fisher_basics": _fisher_basics_figure,
+    "empirical_gap": _empirical_figure,
     "ln_fisher": _ln_fisher_figure,
     "gain": _gain_figure,
     "batch": lambda: plot_batch(batch_curves()),

@@ -296,3 +296,28 @@ def ln_eq13_error(widths=LN_WIDTHS, seed: int = 0, n: int = N) -> dict:
     slope = {k: float(np.polyfit(np.log(widths), np.log(v), 1)[0]) for k, v in eq13.items()}
     return {"H": np.asarray(widths), "eq13": eq13, "ours": np.asarray(own), "slope": slope,
             "flat_exact": np.asarray(fl_ex), "flat_eq13": np.asarray(fl_13)}
+
+
+@functools.lru_cache(maxsize=None)
+def chi_check(seed: int = 0) -> dict:
+    r"""Eq. 14 derived, checked: for BN, WN and LN, the relative error
+    (:func:`normlab.measure.rel_error`) of :math:`\frac{g_i}{\sigma_i}\chi_i` (:func:`chi`) against
+    autodiff's :math:`\partial\,\mathrm{logit}_i/\partial w_i` (unit :math:`i`'s own weights,
+    every example); and ``cross``: the largest derivative of a logit with respect to ANOTHER
+    unit's weights, relative to the largest own derivative (0 for BN and WN; LN's shared
+    statistics make it non-zero, which eq. 13 leaves out). Float64."""
+    P = glm_problem(seed)
+    out = {}
+    with normlab.float64():
+        x = jnp.asarray(P["x"])
+        for k in ("bn", "wn", "ln"):
+            W, b, g = unpack(k, jnp.asarray(P["theta"][k]), x.shape[1])
+            jac = np.asarray(jax.jacobian(lambda V: logits_from_summed(k, x @ V.T, b, g, V))(W))
+            h = W.shape[0]
+            own = jac[:, np.arange(h), np.arange(h), :]                     # (n, H, D)
+            mask = 1 - np.eye(h)[None, :, :, None]
+            sigma = np.broadcast_to(np.asarray(stats(k, W, x)[2]), (x.shape[0], h))
+            ours = (np.asarray(g)[None, :] / sigma)[..., None] * np.asarray(chi(k, W, x))
+            out[k] = {"error": rel_error(ours, own),
+                      "cross": float(np.max(np.abs(jac * mask)) / np.max(np.abs(own)))}
+    return out
