@@ -226,7 +226,7 @@ def test_recentering_direction_changes_no_ln_prediction():
 
 def test_chi_is_derived_from_eq5():
     c = geometry.chi_check()
-    assert all(c[k]["error"] < 1e-12 for k in ("bn", "wn", "ln"))
+    assert all(c[k]["error"] < 1e-8 for k in ("bn", "wn", "ln"))   # central differences
     assert c["bn"]["cross"] == 0.0 and c["wn"]["cross"] == 0.0 and c["ln"]["cross"] > 0.1
 
 
@@ -576,7 +576,8 @@ def _stub(*a):
 def test_checks_never_raise(check, wrong):
     r = check(wrong)
     assert not r.passed and r.message
-    assert str(r).startswith("FAIL")
+    # a stub (NotImplementedError) is a neutral "your turn", anything else a FAIL
+    assert str(r).startswith("YOUR TURN" if wrong is _stub else "FAIL")
 
 
 @pytest.mark.parametrize("seed", [1, 12345])

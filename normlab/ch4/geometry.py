@@ -246,7 +246,7 @@ def closed_forms(seed: int = 0) -> dict:
     return out
 
 
-LN_WIDTHS = (4, 8, 16, 32)  # H = 2 is degenerate: a_hat = +-1, so no logit depends on W
+LN_WIDTHS = (4, 8, 16)  # H = 2 is degenerate: a_hat = +-1, so no logit depends on W
 
 
 def recentering_direction(h: int, d: int = D, seed: int = 0):
@@ -298,26 +298,44 @@ def ln_eq13_error(widths=LN_WIDTHS, seed: int = 0, n: int = N) -> dict:
             "flat_exact": np.asarray(fl_ex), "flat_eq13": np.asarray(fl_13)}
 
 
+def _np_logits(kind: str, W, b, g, x):
+    """Eq. 5's logits in NumPy (float64), written independently of the JAX code above."""
+    a = x @ W.T
+    if kind == "bn":
+        mu, sigma = a.mean(0, keepdims=True), a.std(0, keepdims=True)
+    elif kind == "ln":
+        mu, sigma = a.mean(1, keepdims=True), a.std(1, keepdims=True)
+    else:
+        mu, sigma = 0.0, np.linalg.norm(W, axis=1)[None]
+    return g * (a - mu) / sigma + b
+
+
 @functools.lru_cache(maxsize=None)
-def chi_check(seed: int = 0) -> dict:
+def chi_check(seed: int = 0, h: float = 1e-6) -> dict:
     r"""Eq. 14 derived, checked: for BN, WN and LN, the relative error
     (:func:`normlab.measure.rel_error`) of :math:`\frac{g_i}{\sigma_i}\chi_i` (:func:`chi`) against
-    autodiff's :math:`\partial\,\mathrm{logit}_i/\partial w_i` (unit :math:`i`'s own weights,
-    every example); and ``cross``: the largest derivative of a logit with respect to ANOTHER
-    unit's weights, relative to the largest own derivative (0 for BN and WN; LN's shared
-    statistics make it non-zero, which eq. 13 leaves out). Float64."""
+    the derivative :math:`\partial\,\mathrm{logit}_i/\partial w_i` by central differences of an
+    independent NumPy forward pass (unit :math:`i`'s own weights, every example); and ``cross``:
+    the largest derivative of a logit with respect to ANOTHER unit's weights, relative to the
+    largest own derivative (0 for BN and WN; LN's shared statistics make it non-zero, which
+    eq. 13 leaves out). Float64."""
     P = glm_problem(seed)
+    x, W, b, g = P["x"], P["W"], P["b"], P["g"]
+    H_, D_ = W.shape
     out = {}
-    with normlab.float64():
-        x = jnp.asarray(P["x"])
-        for k in ("bn", "wn", "ln"):
-            W, b, g = unpack(k, jnp.asarray(P["theta"][k]), x.shape[1])
-            jac = np.asarray(jax.jacobian(lambda V: logits_from_summed(k, x @ V.T, b, g, V))(W))
-            h = W.shape[0]
-            own = jac[:, np.arange(h), np.arange(h), :]                     # (n, H, D)
-            mask = 1 - np.eye(h)[None, :, :, None]
-            sigma = np.broadcast_to(np.asarray(stats(k, W, x)[2]), (x.shape[0], h))
-            ours = (np.asarray(g)[None, :] / sigma)[..., None] * np.asarray(chi(k, W, x))
-            out[k] = {"error": rel_error(ours, own),
-                      "cross": float(np.max(np.abs(jac * mask)) / np.max(np.abs(own)))}
+    for k in ("bn", "wn", "ln"):
+        jac = np.zeros((x.shape[0], H_, H_, D_))
+        for i in range(H_):
+            for d in range(D_):
+                E = np.zeros_like(W)
+                E[i, d] = h
+                jac[:, :, i, d] = (_np_logits(k, W + E, b, g, x) - _np_logits(k, W - E, b, g, x)) / (2 * h)
+        own = jac[:, np.arange(H_), np.arange(H_), :]
+        mask = 1 - np.eye(H_)[None, :, :, None]
+        with normlab.float64():
+            a, mu, sigma = (np.asarray(v) for v in stats(k, jnp.asarray(W), jnp.asarray(x)))
+            c = np.asarray(chi(k, jnp.asarray(W), jnp.asarray(x)))
+        ours = (g[None, :] / np.broadcast_to(sigma, a.shape))[..., None] * c
+        out[k] = {"error": rel_error(ours, own),
+                  "cross": float(np.max(np.abs(jac * mask)) / np.max(np.abs(own)))}
     return out
