@@ -77,7 +77,7 @@ def geometry_explorable() -> Explorable:
             "square panels with a grey reference ellipse and the current ellipse and KL contour.",
         notice="The layer-norm ellipse grows in proportion to the weight scale and ignores the "
                "input scale; the plain GLM's shrinks as the inputs grow.",
-        grid_fn=geometry_grid, dpi=90)
+        grid_fn=geometry_grid, dpi=80)
 
 
 def training_compute(lr, batch_size):
