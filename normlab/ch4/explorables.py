@@ -119,8 +119,9 @@ def training_explorable() -> Explorable:
         alt="Two panels against SGD step: training loss (left) and test accuracy (right) of "
             "three networks at the chosen learning rate and batch size, with notes where a run "
             "diverged or where batch norm cannot train at batch size one.",
-        notice="At batch size 1 batch norm never learns; at learning rate 1 and small batches "
-               "the unnormalized network blows up while the normalized ones stay finite.",
+        notice="At batch size 1 batch norm never learns; at learning rate 1 and batch size 1 "
+               "the unnormalized network blows up, while the normalized ones stay finite but do "
+               "not learn.",
         grid_fn=training_grid)
 
 
