@@ -1,4 +1,4 @@
-r"""Chapter 4, sections 4.5-4.6: curvature along the weights and along the gain, measured on the
+r"""Chapter 4, section 4.5 (and Going further, eqs. 32-35): curvature along the weights and along the gain, measured on the
 GLMs of :mod:`normlab.ch4.geometry`.
 
 Everything here is a quadratic form of the exact Fisher, :math:`u^\top F u =

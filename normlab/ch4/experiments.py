@@ -1,4 +1,4 @@
-r"""Chapter 4, sections 4.7 and 4.9: the digits MLP with no normalization, BN, LN and WN.
+r"""Chapter 4, section 4.6 and "WN or LN?": the digits MLP with no normalization, BN, LN and WN.
 
 Every run is :func:`normlab.train.fit_classifier` (the book's one loop) on the MLP of
 :mod:`normlab.nets` (64-64-64-10, ReLU, He initialization, plain SGD, ``STEPS`` steps, batches
@@ -10,7 +10,7 @@ explorable, the claims and the tests share them:
 - the explorable's grid: :data:`LRS` x :data:`BATCHES`, seed 0 (no normalization, BN, LN);
 - the batch-size experiment (section 6.6 of Ba et al.): batch sizes 128, 4 and 1 at ``LR``,
   seeds 0-2, every kind;
-- section 4.9: the inputs multiplied by 0.1 and 10 (batch 128, ``LR``, seeds 0-2), WN and LN
+- "WN or LN?" (Going further): the inputs multiplied by 0.1 and 10 (batch 128, ``LR``, seeds 0-2), WN and LN
   (and the two others, for comparison);
 - the fair comparison (:func:`comparison`): no normalization, BN and LN at every rate of :data:`LRS`, batch sizes
   128 and 4, seeds 0-2, so that each method is judged at its own best learning rate

@@ -4,7 +4,7 @@ scale), and training the digits MLP with no normalization, BN and LN (learning r
 Each result has one producer: :func:`normlab.ch4.curvature.frame` for the geometry, and
 :func:`normlab.ch4.experiments.train_one` for training, whether it runs for a slider move (the
 live view) or comes from the chapter's memoised runs (:func:`training_grid`: the website frames
-and the grid points of the live view, shared with section 4.7 and the claims).
+and the grid points of the live view, shared with section 4.6 and the claims).
 """
 
 from __future__ import annotations
