@@ -1,5 +1,5 @@
-r"""Chapter 4, section 4.5 (and Going further, eqs. 32-35): curvature along the weights and along the gain, measured on the
-GLMs of :mod:`normlab.ch4.geometry`.
+r"""Chapter 4, section 4.5 (and Going further, eqs. 32-35): curvature along the weights and
+along the gain, measured on the GLMs of :mod:`normlab.ch4.geometry`.
 
 Everything here is a quadratic form of the exact Fisher, :math:`u^\top F u =
 \mathbb E_x\big[\sum_k p_k(1-p_k)\,(J_k u)^2\big]`, computed with one ``jax.jvp`` per direction
