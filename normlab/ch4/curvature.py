@@ -1,5 +1,5 @@
-r"""Chapter 4, sections 4.5-4.6: curvature along the weights and along the gain, measured on the
-GLMs of :mod:`normlab.ch4.geometry`.
+r"""Chapter 4, section 4.5 (and Going further, eqs. 32-35): curvature along the weights and
+along the gain, measured on the GLMs of :mod:`normlab.ch4.geometry`.
 
 Everything here is a quadratic form of the exact Fisher, :math:`u^\top F u =
 \mathbb E_x\big[\sum_k p_k(1-p_k)\,(J_k u)^2\big]`, computed with one ``jax.jvp`` per direction
@@ -30,7 +30,7 @@ S_VALUES = tuple(float(v) for v in np.logspace(-1, 1, 9))   # input scales (4.6,
 S_CURVE = tuple(float(v) for v in np.logspace(-1, 1, 25))   # the explorable's curves
 R_CURVE = tuple(float(v) for v in np.logspace(np.log10(0.25), np.log10(4.0), 25))
 KL_LEVEL = 0.01      # nats: the contour of the explorable's third panel
-PLANE_HALF = 1.0     # half-width of that panel (parameter units)
+PLANE_HALF = 1.5     # half-width of those panels (parameter units)
 N_RAYS, N_RADII = 48, 40  # rays of the KL contour; radii per ray, a factor 2^(1/4) apart
 
 
@@ -262,3 +262,17 @@ def frame(s, r, seed: int = 0):
     for k in PLANE_KINDS:
         out["plane"][k] = _plane(k, jnp.asarray(P["theta"][k], x.dtype), x, s, r)
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def ln_row_sigma(seed: int = 0) -> dict:
+    r"""LN's :math:`\sigma` after / before doubling unit 0's weight vector, per example of the GLM
+    problem: ``min`` and ``max`` over the examples (doubling the whole matrix gives exactly 2)."""
+    P = glm_problem(seed)
+    d = P["x"].shape[1]
+    with normlab.float64():
+        x, th = jnp.asarray(P["x"]), jnp.asarray(P["theta"]["ln"])
+        s1 = np.asarray(glm_parts("ln", th, x)[2])
+        s2 = np.asarray(glm_parts("ln", scale_weights("ln", th, d, 2.0, unit=0), x)[2])
+    ratio = (s2 / s1).ravel()
+    return {"min": float(ratio.min()), "max": float(ratio.max())}

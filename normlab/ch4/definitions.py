@@ -1,4 +1,4 @@
-r"""Chapter 4, section 4.2: Layer Normalization (Ba et al., eqs. 3-5), against BN and WN.
+r"""Chapter 4, section 4.1: Layer Normalization (Ba et al., eqs. 3-5), against BN and WN.
 
 - :func:`common_form`: eq. 5, :math:`z_i = \frac{g_i}{\sigma_i}(a_i - \mu_i) + b_i`, with
   :math:`\mu, \sigma` from the batch (BN, eq. 2), from the units of each example (LN, eq. 3) or

@@ -1,4 +1,4 @@
-r"""Chapter 4, sections 4.7 and 4.9: the digits MLP with no normalization, BN, LN and WN.
+r"""Chapter 4, section 4.6 and "WN or LN?": the digits MLP with no normalization, BN, LN and WN.
 
 Every run is :func:`normlab.train.fit_classifier` (the book's one loop) on the MLP of
 :mod:`normlab.nets` (64-64-64-10, ReLU, He initialization, plain SGD, ``STEPS`` steps, batches
@@ -10,8 +10,12 @@ explorable, the claims and the tests share them:
 - the explorable's grid: :data:`LRS` x :data:`BATCHES`, seed 0 (no normalization, BN, LN);
 - the batch-size experiment (section 6.6 of Ba et al.): batch sizes 128, 4 and 1 at ``LR``,
   seeds 0-2, every kind;
-- section 4.9: the inputs multiplied by 0.1 and 10 (batch 128, ``LR``, seeds 0-2), WN and LN
-  (and the two others, for comparison).
+- "WN or LN?" (Going further): the inputs multiplied by 0.1 and 10 (batch 128, ``LR``, seeds 0-2), WN and LN
+  (and the two others, for comparison);
+- the fair comparison (:func:`comparison`): no normalization, BN and LN at every rate of :data:`LRS`, batch sizes
+  128 and 4, seeds 0-2, so that each method is judged at its own best learning rate
+  (:mod:`normlab.compare`), and runs that diverged, died or stalled are set aside
+  (:func:`run_status`).
 
 BN in inference mode (the test set) uses running statistics with the unbiased variance; at batch
 size 1 that variance is :math:`0\cdot 1/0`: NaN, and the test accuracy is that of a constant guess.
@@ -26,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from normlab import compare as cmp
 from normlab import data, nets, train
 
 SIZES = (64, 64, 64, 10)
@@ -41,6 +46,7 @@ SEEDS = (0, 1, 2)
 EXP_BATCHES = (128, 4, 1)
 SCALES = (0.1, 10.0)
 EXPLORE_KINDS = ("none", "bn", "ln")
+COMPARE_BATCHES = (128, 4)
 
 
 class Spec(NamedTuple):
@@ -57,6 +63,8 @@ def specs(kind: str) -> tuple[Spec, ...]:
         out += [Spec(lr, b, 1.0, 0) for lr in LRS for b in BATCHES]
     out += [Spec(LR, b, 1.0, s) for s in SEEDS for b in EXP_BATCHES]
     out += [Spec(LR, 128, c, s) for s in SEEDS for c in SCALES]
+    if kind in EXPLORE_KINDS:
+        out += [Spec(lr, b, 1.0, s) for s in SEEDS for b in COMPARE_BATCHES for lr in LRS]
     return tuple(dict.fromkeys(out))
 
 
@@ -76,12 +84,13 @@ def rows(seed: int):
 def train_one(kind: str, params, idx, lr, batch, scale):
     """One run (traceable in ``params``, ``idx``, ``lr``, ``batch`` and ``scale``): the digits
     with every input multiplied by ``scale``. Returns ``loss`` (STEPS,), ``test_loss`` and
-    ``test_acc`` (STEPS / EVAL_EVERY,)."""
+    ``test_acc``, ``dead`` (STEPS / EVAL_EVERY,)."""
     d = data.digits()
     d = dict(d, x_train=d["x_train"] * scale, x_test=d["x_test"] * scale)
     _, h = train.fit_classifier(params, d, idx, layer=LAYERS[kind], lr=lr, batch_size=batch,
                                 steps=STEPS, max_batch=MAX_BATCH, eval_every=EVAL_EVERY)
-    return {"loss": h["loss"], "test_loss": h["test_loss"], "test_acc": h["test_acc"]}
+    return {"loss": h["loss"], "test_loss": h["test_loss"], "test_acc": h["test_acc"],
+            "dead": h["dead"]}
 
 
 @functools.lru_cache(maxsize=None)
@@ -110,7 +119,14 @@ def get(kind: str, lr=LR, batch=128, scale=1.0, seed=0) -> dict:
     """One run's histories, from :func:`runs`."""
     R = runs(kind)
     i = R["specs"].index(Spec(lr, batch, scale, seed))
-    return {k: R[k][i] for k in ("loss", "test_loss", "test_acc")}
+    return {k: R[k][i] for k in ("loss", "test_loss", "test_acc", "dead")}
+
+
+def run_status(kind: str, **spec) -> train.Status:
+    """Whether one run trained (:func:`normlab.train.status`: diverged, died, stalled or ok;
+    chance is 10% on the digits)."""
+    h = get(kind, **spec)
+    return train.status(h["loss"], dead=h["dead"], test_acc=h["test_acc"], chance=0.1)
 
 
 def final_acc(kind: str, **spec) -> float:
@@ -175,3 +191,79 @@ def _curve_diff(a, b) -> float:
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return float("inf")
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Fair comparisons: each method at its own best learning rate (normlab.compare)
+# ------------------------------------------------------------------------------------------------
+CRITERIA = {"test_loss": ("test loss after 200 steps (nats)", False),
+            "test_acc": ("test accuracy after 200 steps (%)", True),
+            "train_loss": ("mean training loss over the 200 steps (nats)", False)}
+
+
+def _metric(kind: str, what: str, **spec) -> float:
+    h = get(kind, **spec)
+    if what == "test_loss":
+        return float(h["test_loss"][-1])
+    if what == "test_acc":
+        return 100 * float(h["test_acc"][-1])
+    return float(np.mean(h["loss"]))
+
+
+@functools.lru_cache(maxsize=None)
+def comparison(batch: int, what: str = "test_loss", kinds=EXPLORE_KINDS) -> cmp.Comparison:
+    """Every kind of ``kinds`` at its own best learning rate of :data:`LRS` at batch size
+    ``batch`` (seeds 0-2), by the criterion ``what`` (a key of :data:`CRITERIA`, fixed before
+    looking: the test loss at the end); runs that did not train (:func:`run_status`) excluded."""
+    if batch not in COMPARE_BATCHES or what not in CRITERIA:
+        raise ValueError(f"comparison: batch in {COMPARE_BATCHES} and what in {tuple(CRITERIA)}, "
+                         f"got {batch!r}, {what!r}")
+    m = np.array([[[_metric(k, what, lr=lr, batch=batch, seed=s) for s in SEEDS] for lr in LRS]
+                  for k in kinds])
+    st = np.empty(m.shape, dtype=object)
+    for i, k in enumerate(kinds):
+        for j, lr in enumerate(LRS):
+            for n, s in enumerate(SEEDS):
+                st[i, j, n] = run_status(k, lr=lr, batch=batch, seed=s)
+    crit, higher = CRITERIA[what]
+    return cmp.compare(m, methods=list(kinds), lrs=LRS, seeds=list(SEEDS),
+                       criterion=f"{crit}, batch {batch}", status=st, higher_is_better=higher)
+
+
+@functools.lru_cache(maxsize=None)
+def tuned_batch_table() -> dict:
+    r"""Batch 128 against batch 4 with each method at its own best learning rate per batch size
+    (by the final test loss): ``best_lr[kind][batch]``, ``nll[kind][batch]`` and
+    ``acc[kind][batch]`` per seed at that rate, ``nll_rise[kind]`` (batch 4 minus 128) and
+    ``drop[kind]`` (accuracy, 128 minus 4) per seed, and ``excluded`` (the runs set aside)."""
+    out = {"best_lr": {}, "nll": {}, "acc": {}, "nll_rise": {}, "drop": {}, "excluded": {}}
+    for k in EXPLORE_KINDS:
+        out["best_lr"][k], out["nll"][k], out["acc"][k] = {}, {}, {}
+    for b in COMPARE_BATCHES:
+        c = comparison(b)
+        out["excluded"][b] = c.excluded_text()
+        for k in EXPLORE_KINDS:
+            lr = c.best_lr[k]
+            out["best_lr"][k][b] = lr
+            out["nll"][k][b] = c.at_best[k]
+            out["acc"][k][b] = np.array([_metric(k, "test_acc", lr=lr, batch=b, seed=s)
+                                         for s in SEEDS]) if lr is not None else np.full(3, np.nan)
+    for k in EXPLORE_KINDS:
+        out["nll_rise"][k] = out["nll"][k][4] - out["nll"][k][128]
+        out["drop"][k] = out["acc"][k][128] - out["acc"][k][4]
+    return out
+
+
+def tuned_lines() -> str:
+    """:func:`tuned_batch_table` as text: best rate, test loss and accuracy per batch size."""
+    t = tuned_batch_table()
+    lines = [f"{'each at its best lr':20s}" + "".join(f"{'batch ' + str(b) + ': lr, test loss':>28s}"
+                                                     for b in COMPARE_BATCHES)
+             + f"{'loss rise 128 -> 4':>22s}{'acc. drop (points)':>22s}"]
+    for k in EXPLORE_KINDS:
+        cells = "".join(f"{t['best_lr'][k][b]:>8g}, {spread(t['nll'][k][b], 3):>18s}"
+                        for b in COMPARE_BATCHES)
+        lines.append(f"{KIND_NAMES[k]:20s}{cells}{spread(t['nll_rise'][k], 3):>22s}"
+                     f"{spread(t['drop'][k]):>22s}")
+    lines.append("runs set aside: " + "; ".join(f"batch {b}: {t['excluded'][b]}" for b in COMPARE_BATCHES))
+    return "\n".join(lines)

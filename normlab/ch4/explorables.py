@@ -4,7 +4,7 @@ scale), and training the digits MLP with no normalization, BN and LN (learning r
 Each result has one producer: :func:`normlab.ch4.curvature.frame` for the geometry, and
 :func:`normlab.ch4.experiments.train_one` for training, whether it runs for a slider move (the
 live view) or comes from the chapter's memoised runs (:func:`training_grid`: the website frames
-and the grid points of the live view, shared with section 4.7 and the claims).
+and the grid points of the live view, shared with section 4.6 and the claims).
 """
 
 from __future__ import annotations
@@ -41,9 +41,17 @@ def geometry_grid():
                                   *[p for row in pts for p in row])
 
 
+def geometry_reference():
+    """The frame at s = r = 1 (a grid point), against which the planes are drawn."""
+    g = geometry_grid()
+    i, j = S_GRID.index(1.0), R_GRID.index(1.0)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a[i, j]), g)
+
+
 def plot_geometry(result, s, r, fig=None):
     return figures.plot_geometry(result, s, r, fig=fig, s_curve=curvature.S_CURVE,
-                                 r_curve=curvature.R_CURVE, half=curvature.PLANE_HALF)
+                                 r_curve=curvature.R_CURVE, half=curvature.PLANE_HALF,
+                                 ref=geometry_reference())
 
 
 def geometry_explorable() -> Explorable:
@@ -54,14 +62,22 @@ def geometry_explorable() -> Explorable:
          Slider("r", "weight scale r", R_GRID, default=1.0, log=True)],
         plot_geometry,
         title="The curvature of a plain and a normalized GLM",
-        caption="Left and middle: the Fisher quadratic form along a direction of one unit's "
-                "weights (orthogonal to them) for four Bernoulli GLMs, no normalization, batch, "
-                "weight and layer norm, against the scale of the inputs and the scale of the "
-                "weights; the dots mark the chosen point. Right: in a plane of that unit's "
-                "weights, the ellipse where half the Fisher quadratic form is 0.01 nats (solid) "
-                "and the true KL contour at 0.01 nats (dashed), without normalization and with "
-                "layer norm.",
-        grid_fn=geometry_grid, dpi=72)
+        caption="Top: the Fisher quadratic form along a direction of one unit's weights "
+                "(orthogonal to them) for four Bernoulli GLMs, no normalization, batch, weight "
+                "and layer norm, against the scale of the inputs and the scale of the weights; "
+                "the dots mark the chosen point. Bottom: in a plane of that unit's weights, the "
+                "ellipse where half the Fisher quadratic form is 0.01 nats (solid) and the exact "
+                "KL contour at 0.01 nats (dashed), without normalization (left) and with layer "
+                "norm (right), over the ellipse at s = r = 1 (grey); each title says how many "
+                "times larger the ellipse has become.",
+        number="4.3",
+        alt="Four panels. Top: log-log curvature curves; batch norm and layer norm are flat "
+            "against the input scale while weight norm and no normalization rise; against the "
+            "weight scale the three normalized curves fall as one over r squared. Bottom: two "
+            "square panels with a grey reference ellipse and the current ellipse and KL contour.",
+        notice="The layer-norm ellipse grows in proportion to the weight scale and ignores the "
+               "input scale; the plain GLM's shrinks as the inputs grow.",
+        grid_fn=geometry_grid, dpi=80)
 
 
 def training_compute(lr, batch_size):
@@ -99,7 +115,49 @@ def training_explorable() -> Explorable:
                 "64-64-64-10 ReLU MLP on the 8x8 digits, with no normalization, batch "
                 "normalization or layer normalization in its hidden layers, at the chosen "
                 "learning rate and batch size; a diverged run is marked and its curves stop there.",
+        number="4.5",
+        alt="Two panels against SGD step: training loss (left) and test accuracy (right) of "
+            "three networks at the chosen learning rate and batch size, with notes where a run "
+            "diverged or where batch norm cannot train at batch size one.",
+        notice="At batch size 1 batch norm never learns; at learning rate 1 and batch size 1 "
+               "the unnormalized network blows up, while the normalized ones stay finite but do "
+               "not learn.",
         grid_fn=training_grid)
+
+
+# ------------------------------------------------------------------------------------------------
+# What the predict questions' answers assert, computed at the settings they name
+# ------------------------------------------------------------------------------------------------
+def geometry_answer() -> dict:
+    """The curvature explorable on its website grid: ``s_spread[kind]``, max/min of the left
+    panel's curve over the input scales (at r = 1); ``ellipse[kind][r]``, how many times the
+    Fisher ellipse at weight scale r (s = 1) is the one at r = 1, for r = 2 and 4 (plain and
+    LN); ``ellipse_s[kind]``, the same at s = 10 (r = 1)."""
+    g = geometry_grid()
+    i1, j1 = S_GRID.index(1.0), R_GRID.index(1.0)
+    ref = lambda k: float(g["point"][k][i1, j1])
+    out = {"s_spread": {k: float(np.max(g["curv_s"][k][i1, j1]) / np.min(g["curv_s"][k][i1, j1]))
+                        for k in curvature.KINDS},
+           "ellipse": {k: {r: float(np.sqrt(ref(k) / g["point"][k][i1, R_GRID.index(r)]))
+                           for r in (2.0, 4.0)} for k in curvature.PLANE_KINDS},
+           "ellipse_s": {k: float(np.sqrt(ref(k) / g["point"][k][len(S_GRID) - 1, j1]))
+                         for k in curvature.PLANE_KINDS}}
+    return out
+
+
+def training_answer() -> dict:
+    """The training explorable's grid (seed 0) at the settings its predict question names:
+    ``status[(kind, lr, batch)]`` (:func:`normlab.train.status` kind and why) and
+    ``acc[(kind, lr, batch)]`` (final test accuracy, %), for batch 1 at lr 0.1 and lr 1 at
+    batch 1 and 128; ``bn_b1_flat``: BN's largest change of the training loss at batch 1 and lr
+    0.1 after the first 10 steps, relative to its start."""
+    out = {"status": {}, "acc": {}}
+    for k in ex.EXPLORE_KINDS:
+        for lr, b in ((0.1, 1), (1.0, 1), (1.0, 128)):
+            st = ex.run_status(k, lr=lr, batch=b)
+            out["status"][(k, lr, b)] = (st.kind, st.step, st.why)
+            out["acc"][(k, lr, b)] = ex.final_acc(k, lr=lr, batch=b)
+    return out
 
 
 # The chapter's explorables, by name (the benchmark times each one's live slider).

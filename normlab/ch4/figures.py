@@ -30,12 +30,11 @@ def _log_x(ax, ticks):
 # ------------------------------------------------------------------------------------------------
 # 4.1 Fisher information
 # ------------------------------------------------------------------------------------------------
-def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
+def plot_fisher_basics(kl: dict, sl: dict):
     """(a) the KL divergence along a line against its quadratic model and the error's slope;
-    (b) the empirical Fisher's distance from the Fisher against the number of examples;
-    (c) KL contours and the quadratic model's ellipses on a plane of parameter space."""
-    fig, ax = style.figure(3, 1, width=3.4, height=3.0)
-    fig.subplots_adjust(left=0.07, wspace=0.38)
+    (b) KL contours and the quadratic model's ellipses on a plane of parameter space."""
+    fig, ax = style.figure(2, 1, width=3.6, height=3.0)
+    fig.subplots_adjust(wspace=0.38)
     a = ax[0, 0]
     e = kl["eps"]
     a.loglog(e, kl["kl"], color=style.PALETTE["blue"], label=r"KL$(p_\theta\|p_{\theta+\epsilon u})$")
@@ -44,7 +43,24 @@ def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
     a.loglog(e, kl["err"][0] * (e / e[0]) ** 3, color="#999999", ls=":", label="slope 3")
     a.set(xlabel=r"step length $\epsilon$", ylabel="nats", title=f"KL expansion (slope {kl['slope']:.2f})")
     a.legend(fontsize=style.SMALL, loc="upper left")
-    b = ax[0, 1]
+    c = ax[0, 1]
+    t = sl["t"]
+    levels = [0.02, 0.1, 0.3]
+    c.contour(t, t, sl["kl"], levels=levels, colors=style.PALETTE["blue"], linewidths=1.4)
+    c.contour(t, t, sl["quad"], levels=levels, colors=style.PALETTE["orange"], linestyles="--",
+              linewidths=1.2)
+    c.plot([], [], color=style.PALETTE["blue"], label="KL")
+    c.plot([], [], color=style.PALETTE["orange"], ls="--", label=r"$\frac{1}{2}\delta^\top F\delta$")
+    c.set(xlabel=r"$\delta w_1$", ylabel=r"$\delta w_2$", title="0.02, 0.1, 0.3 nats", aspect="equal")
+    c.legend(fontsize=style.SMALL, loc="upper right")
+    return fig
+
+
+def plot_empirical_gap(gap: dict):
+    """The empirical Fisher's distance from the Fisher against the number of examples, at the
+    teacher's parameters and elsewhere (thin lines: each data set)."""
+    fig, ax = style.figure(1, 1, width=4.4, height=3.0)
+    b = ax[0, 0]
     n = gap["n"]
     for key, col, mk, lab in (("at_teacher", style.PALETTE["green"], "o", "at the teacher"),
                               ("elsewhere", style.PALETTE["vermillion"], "s", r"at $\theta_0$")):
@@ -55,16 +71,6 @@ def plot_fisher_basics(kl: dict, gap: dict, sl: dict):
              label=r"$1/\sqrt{n}$")
     b.set(xlabel="examples n", ylabel=r"$\|\hat F - F\|_F / \|F\|_F$", title="empirical Fisher vs Fisher")
     b.legend(fontsize=style.SMALL, loc="lower left")
-    c = ax[0, 2]
-    t = sl["t"]
-    levels = [0.02, 0.1, 0.3]
-    c.contour(t, t, sl["kl"], levels=levels, colors=style.PALETTE["blue"], linewidths=1.4)
-    c.contour(t, t, sl["quad"], levels=levels, colors=style.PALETTE["orange"], linestyles="--",
-              linewidths=1.2)
-    c.plot([], [], color=style.PALETTE["blue"], label="KL")
-    c.plot([], [], color=style.PALETTE["orange"], ls="--", label=r"$\frac{1}{2}\delta^\top F\delta$")
-    c.set(xlabel=r"$\delta w_1$", ylabel=r"$\delta w_2$", title="0.02, 0.1, 0.3 nats", aspect="equal")
-    c.legend(fontsize=style.SMALL, loc="upper right")
     return fig
 
 
@@ -86,14 +92,17 @@ def plot_ln_fisher(exact: np.ndarray, eq13: np.ndarray, err: dict, h: int):
         a.set(title=f"|F|, layer norm: {name}", xticks=[], yticks=[])
         a.grid(False)
     a = ax[0, 2]
-    a.loglog(err["H"], err["eq13"], marker="o", color=style.COLORS["ln"], label="eq. 13")
-    a.loglog(err["H"], err["eq13"][0] * err["H"][0] / err["H"], color="#999999", ls=":", label="1/H")
-    a.plot([], [], ls="none", label=f"with the cross-unit terms: {np.max(err['ours']):.0e}")
-    _log_x(a, [int(h) for h in err["H"]])
+    H = err["H"]
+    for key, col, mk, lab in (("diag_blocks", style.PALETTE["green"], "o", "own blocks"),
+                              ("frobenius", style.PALETTE["purple"], "s", "whole (Frobenius)"),
+                              ("operator", style.PALETTE["vermillion"], "^", "whole (operator)")):
+        a.loglog(H, err["eq13"][key], marker=mk, ms=4, color=col, label=lab)
+    a.loglog(H, err["eq13"]["diag_blocks"][0] * H[0] / H, color="#999999", ls=":", label="1/H")
+    _log_x(a, [int(h) for h in H])
     style.log_y(a)
-    a.set(xlabel="units H", ylabel="relative error vs exact Fisher", title="eq. 13 for LN",
+    a.set(xlabel="units H", ylabel="eq. 13's relative error", title="eq. 13 for LN vs exact",
           ylim=(0.01, 1))
-    a.legend(fontsize=style.SMALL, loc="upper right")
+    a.legend(fontsize=style.SMALL, loc="lower left")
     return fig
 
 
@@ -104,48 +113,65 @@ CURV_LIM = (1e-4, 1e3)
 
 
 
-def plot_geometry(r: dict, s, wscale, fig=None, s_curve=None, r_curve=None, half=0.6):
-    """Curvature along a weight direction against the input scale and the weight scale, and the
-    Fisher ellipse with the KL contour on a plane of one unit's weights."""
+SHORT = {"plain": "no norm.", "ln": "layer norm"}
+STYLE = {"plain": {}, "none": {}, "bn": {}, "wn": {"ls": "--"}, "ln": {"lw": 2.2}}
+
+
+def _radius(r: dict, ref: dict, k: str) -> float:
+    """How many times larger the Fisher ellipse of ``k`` is than at s = r = 1, along the fixed
+    direction: sqrt(curvature there / curvature now)."""
+    return float(np.sqrt(float(ref["point"][k]) / float(r["point"][k])))
+
+
+def plot_geometry(r: dict, s, wscale, fig=None, s_curve=None, r_curve=None, half=1.5, ref=None):
+    """Top: curvature along a weight direction against the input scale and the weight scale.
+    Bottom, one panel each for the plain GLM and LN: the Fisher ellipse (solid) and the exact KL
+    contour (dashed) at the chosen scales, over the ellipse at s = r = 1 (grey, ``ref``: the
+    frame at s = r = 1), with the factor by which the ellipse grew in the panel's title."""
     s_curve, r_curve = np.asarray(s_curve), np.asarray(r_curve)
+    ref = r if ref is None else ref
     if fig is None:
-        fig, axes = style.figure(3, 1, width=3.4, height=3.3, title=" ")
-        fig.subplots_adjust(left=0.07, wspace=0.4)
-        a, b, c = axes[0]
+        fig, axes = style.figure(2, 2, width=4.0, height=3.0, title=" ")
+        fig.subplots_adjust(wspace=0.38, hspace=0.55)
+        a, b = axes[0]
         for ax_, xl, ticks in ((a, (s_curve[0], s_curve[-1]), (0.1, 0.3, 1, 3, 10)),
                                (b, (r_curve[0], r_curve[-1]), (0.25, 0.5, 1, 2, 4))):
             _log_x(ax_, ticks)
             style.log_y(ax_)
             ax_.set_xlim(*xl)
             ax_.set_ylim(*CURV_LIM)
-        a.set(xlabel="input scale s (x -> s x)", ylabel=r"$u^\top F u$ along $w_1$",
+        a.set(xlabel="input scale s (x -> s x)", ylabel=r"curvature $u^\top F u$",
               title="curvature vs input scale")
-        b.set(xlabel="weight scale r (W -> r W)", ylabel=r"$u^\top F u$ along $w_1$",
+        b.set(xlabel="weight scale r (W -> r W)", ylabel=r"curvature $u^\top F u$",
               title="curvature vs weight scale")
-        b.plot(r_curve, 1.0 / r_curve**2, color="#999999", ls=":", lw=1, label=r"$\propto 1/r^2$")
-        # one legend for the three panels, under them: inside a panel it sat on the curves (and
-        # on the KL contour, which fills the third panel at large weight scales)
+        b.plot(r_curve, 1.0 / r_curve**2, color="#999999", ls=":", lw=1)
+        for c_, k in zip(axes[1], ("plain", "ln")):
+            pl = ref["plane"][k]
+            c_.fill(pl["fisher"][:, 0], pl["fisher"][:, 1], color="#dddddd", lw=0)
+            c_.set(xlim=(-half, half), ylim=(-half, half), aspect="equal",
+                   xlabel=r"$\delta$ along $e_1 \perp w_1$", ylabel=r"$\delta$ along $e_2 \perp w_1$")
         style.figure_legend(fig, _proxies(("plain", "bn", "wn", "ln")) + [
             style.proxy(r"$\propto 1/r^2$", "#999999", ls=":", lw=1),
-            style.proxy("quadratic (Fisher)"),
-            style.proxy("exact KL (third panel)", ls="--")], ncol=7)
-        c.set(xlim=(-half, half), ylim=(-half, half), aspect="equal",
-              xlabel=r"$\delta$ along $e_1 \perp w_1$", ylabel=r"$\delta$ along $e_2 \perp w_1$",
-              title="where KL = 0.01 nats")
-    a, b, c = style.axes(fig)[0]
+            style.proxy("Fisher ellipse"), style.proxy("exact KL", ls="--"),
+            style.proxy("ellipse at s = r = 1", "#bbbbbb", lw=6)], ncol=4)
+    (a, b), (c1, c2) = style.axes(fig)
     style.suptitle(fig, f"input scale s = {float(s):.3g}, weight scale r = {float(wscale):.3g}")
     for k in ("plain", "bn", "wn", "ln"):
-        col = COLORS[k]
-        style.line(a, ("c", k), s_curve, r["curv_s"][k], color=col, label=NAMES[k])
+        col, kw = COLORS[k], STYLE[k]
+        style.line(a, ("c", k), s_curve, r["curv_s"][k], color=col, label=NAMES[k], **kw)
         style.line(a, ("p", k), [float(s)], [float(r["point"][k])], color=col, marker="o", ls="none")
-        style.line(b, ("c", k), r_curve, r["curv_r"][k], color=col, label=NAMES[k])
+        style.line(b, ("c", k), r_curve, r["curv_r"][k], color=col, label=NAMES[k], **kw)
         style.line(b, ("p", k), [float(wscale)], [float(r["point"][k])], color=col, marker="o",
                    ls="none")
-    for k in ("plain", "ln"):
+    for c_, k in ((c1, "plain"), (c2, "ln")):
         pl = r["plane"][k]
-        style.line(c, ("f", k), pl["fisher"][:, 0], pl["fisher"][:, 1], color=COLORS[k],
-                   label=f"{NAMES[k]}")
-        style.line(c, ("k", k), pl["kl"][:, 0], pl["kl"][:, 1], color=COLORS[k], ls="--", lw=1.2)
+        style.line(c_, ("f", k), pl["fisher"][:, 0], pl["fisher"][:, 1], color=COLORS[k], lw=2)
+        style.line(c_, ("k", k), pl["kl"][:, 0], pl["kl"][:, 1], color=COLORS[k], ls="--", lw=1.2)
+        rad = np.linalg.norm(np.asarray(pl["fisher"]), axis=1)
+        style.title(c_, f"{SHORT[k]}: ellipse x {_radius(r, ref, k):.2g}")
+        style.text(c_, ("off", k), 0.0, -0.6 * half,
+                   "the ellipse is larger\nthan the panel" if rad.min() > half else "",
+                   ha="center", va="center", fontsize=style.SMALL, color=COLORS[k])
     return fig
 
 
@@ -213,7 +239,7 @@ def plot_training(res: dict, lr, batch_size, fig=None, steps=STEPS, eval_every=E
 def _proxies(kinds):
     """Legend handles for ``kinds`` (lines that are never drawn), so that a retained-mode figure
     can draw its legend once, with its fixed parts."""
-    return [style.proxy(NAMES[k], COLORS[k]) for k in kinds]
+    return [style.proxy(NAMES[k], COLORS[k], **STYLE.get(k, {})) for k in kinds]
 
 
 def plot_batch(curves: dict, batches=(128, 4, 1), steps=STEPS, eval_every=EVAL_EVERY):
@@ -229,6 +255,30 @@ def plot_batch(curves: dict, batches=(128, 4, 1), steps=STEPS, eval_every=EVAL_E
             a.plot(ev, np.nanmean(c, 0), color=COLORS[k], label=NAMES[k])
         a.set(ylim=(0, 100), xlabel="SGD step", ylabel="test accuracy (%)", title=f"batch size {bs}")
     ax[0, -1].legend(fontsize=style.SMALL, loc="center right")
+    return fig
+
+
+def plot_tuned(cmps: dict):
+    """Test loss after 200 steps against the learning rate, per method, at each batch size of
+    ``cmps`` ({batch: normlab.compare.Comparison}): mean over the seeds (line), min-max (band),
+    each method's best rate circled; rates where a seed did not train are left out."""
+    fig, ax = style.figure(len(cmps), 1, width=3.5, height=3.0)
+    for a, (bs, c) in zip(ax[0], cmps.items()):
+        for k in c.methods:
+            i = c.methods.index(k)
+            ok = c.usable(k)
+            m = c.metric[i]
+            a.fill_between(c.lrs[ok], m[ok].min(1), m[ok].max(1), color=COLORS[k], alpha=0.2, lw=0)
+            a.plot(c.lrs[ok], m[ok].mean(1), color=COLORS[k], marker="o", ms=3, label=NAMES[k],
+                   **STYLE[k])
+            if c.best_lr[k] is not None:
+                a.plot([c.best_lr[k]], [c.at_best[k].mean()], marker="o", ms=11, mfc="none",
+                       color=COLORS[k], ls="none")
+        _log_x(a, [float(v) for v in c.lrs])
+        style.log_y(a)
+        a.set(xlabel="learning rate", ylabel="test loss after 200 steps (nats)",
+              title=f"batch size {bs}", ylim=(0.05, 3))
+    ax[0, 0].legend(fontsize=style.SMALL, loc="upper right")
     return fig
 
 
@@ -294,9 +344,19 @@ def rescaling_curves() -> dict:
     return {k: {c: ex.get(k, scale=c)["loss"] for c in (0.1, 1.0, 10.0)} for k in ("wn", "ln")}
 
 
+def _tuned_figure():
+    from normlab.ch4 import experiments as ex
+    return plot_tuned({b: ex.comparison(b) for b in ex.COMPARE_BATCHES})
+
+
+def _empirical_figure():
+    from normlab.ch4 import fisher_basics as fb
+    return plot_empirical_gap(fb.empirical_gap())
+
+
 def _fisher_basics_figure():
     from normlab.ch4 import fisher_basics as fb
-    return plot_fisher_basics(fb.kl_expansion(), fb.empirical_gap(), fb.kl_slice())
+    return plot_fisher_basics(fb.kl_expansion(), fb.kl_slice())
 
 
 def _gain_figure():
@@ -311,9 +371,11 @@ def _rnn_figure():
 
 FIGURES = {
     "fisher_basics": _fisher_basics_figure,
+    "empirical_gap": _empirical_figure,
     "ln_fisher": _ln_fisher_figure,
     "gain": _gain_figure,
     "batch": lambda: plot_batch(batch_curves()),
+    "tuned": _tuned_figure,
     "rnn": _rnn_figure,
     "rescaling": lambda: plot_rescaling(rescaling_curves()),
 }

@@ -1,4 +1,4 @@
-r"""Chapter 4, section 4.1: Fisher information from scratch, measured on small models.
+r"""Chapter 4, section 4.3 (and two Going further sections): the Fisher information, measured.
 
 Two models, each small enough to compute everything exactly (no sampling):
 

@@ -249,19 +249,93 @@ def closed_forms(seed: int = 0) -> dict:
 LN_WIDTHS = (4, 8, 16)  # H = 2 is degenerate: a_hat = +-1, so no logit depends on W
 
 
+def recentering_direction(h: int, d: int = D, seed: int = 0):
+    r"""A unit vector of LN's ``theta`` layout along Table 1's weight re-centering: the same
+    vector :math:`\gamma` added to every unit's weights (biases and gains unchanged). LN's
+    predictions do not change along it, so the exact Fisher has no curvature there."""
+    gamma = np.random.default_rng(seed + 11).normal(size=d)
+    u = np.zeros((h, d + 2))
+    u[:, :d] = gamma
+    return u.ravel() / np.linalg.norm(u)
+
+
+def matrix_errors(approx, exact, h: int, m: int) -> dict:
+    r"""How far ``approx`` is from ``exact`` (two Fishers with ``h`` unit blocks of size ``m``):
+    ``entry`` (:func:`normlab.measure.rel_error`: largest entry error over the largest
+    :math:`|a|+|b|`), ``max_entry`` (largest entry error over the largest entry),
+    ``frobenius`` and ``operator`` (the relative error in those norms) and ``diag_blocks`` (the
+    Frobenius relative error on the units' own blocks only)."""
+    A, E = np.asarray(approx), np.asarray(exact)
+    mask = np.kron(np.eye(h), np.ones((m, m)))
+    return {"entry": rel_error(A, E), "max_entry": float(np.max(np.abs(A - E)) / np.max(np.abs(E))),
+            "frobenius": float(np.linalg.norm(A - E) / np.linalg.norm(E)),
+            "operator": float(np.linalg.norm(A - E, 2) / np.linalg.norm(E, 2)),
+            "diag_blocks": float(np.linalg.norm(mask * (A - E)) / np.linalg.norm(mask * E))}
+
+
 @functools.lru_cache(maxsize=None)
 def ln_eq13_error(widths=LN_WIDTHS, seed: int = 0, n: int = N) -> dict:
-    r"""How far eq. 13 is from LN's exact Fisher as the layer widens: for each width :math:`H`,
-    the relative error of eq. 13 (``eq13``, :func:`normlab.measure.rel_error`) and of our closed
-    form (``ours``), and the fitted slope of :math:`\log` error against :math:`\log H`."""
-    e13, own = [], []
+    r"""How far eq. 13 is from LN's exact Fisher as the layer widens. For each width :math:`H`:
+    the errors of :func:`matrix_errors` (``eq13[name]``, arrays over the widths), the same for
+    our closed form (``ours``: the largest entry error), the curvature along the re-centering
+    direction (:func:`recentering_direction`) relative to the exact Fisher's largest eigenvalue,
+    by the exact Fisher (``flat_exact``, rounding error) and by eq. 13 (``flat_eq13``), and the
+    fitted slopes of log error against log H (``slope[name]``)."""
+    errs, own, fl_ex, fl_13 = [], [], [], []
     with normlab.float64():
         for h in widths:
             P = glm_problem(seed, D, h, n)
             theta, x = jnp.asarray(P["theta"]["ln"]), jnp.asarray(P["x"])
-            exact, paper, ours = fisher_all("ln", theta, x)
-            e13.append(rel_error(paper, exact))
+            exact, paper, ours = (np.asarray(v) for v in fisher_all("ln", theta, x))
+            errs.append(matrix_errors(paper, exact, h, D + 2))
             own.append(rel_error(ours, exact))
-    e13 = np.asarray(e13)
-    slope = float(np.polyfit(np.log(widths), np.log(e13), 1)[0])
-    return {"H": np.asarray(widths), "eq13": e13, "ours": np.asarray(own), "slope": slope}
+            u, top = recentering_direction(h), np.linalg.norm(exact, 2)
+            fl_ex.append(float(u @ exact @ u) / top)
+            fl_13.append(float(u @ paper @ u) / top)
+    eq13 = {k: np.asarray([e[k] for e in errs]) for k in errs[0]}
+    slope = {k: float(np.polyfit(np.log(widths), np.log(v), 1)[0]) for k, v in eq13.items()}
+    return {"H": np.asarray(widths), "eq13": eq13, "ours": np.asarray(own), "slope": slope,
+            "flat_exact": np.asarray(fl_ex), "flat_eq13": np.asarray(fl_13)}
+
+
+def _np_logits(kind: str, W, b, g, x):
+    """Eq. 5's logits in NumPy (float64), written independently of the JAX code above."""
+    a = x @ W.T
+    if kind == "bn":
+        mu, sigma = a.mean(0, keepdims=True), a.std(0, keepdims=True)
+    elif kind == "ln":
+        mu, sigma = a.mean(1, keepdims=True), a.std(1, keepdims=True)
+    else:
+        mu, sigma = 0.0, np.linalg.norm(W, axis=1)[None]
+    return g * (a - mu) / sigma + b
+
+
+@functools.lru_cache(maxsize=None)
+def chi_check(seed: int = 0, h: float = 1e-6) -> dict:
+    r"""Eq. 14 derived, checked: for BN, WN and LN, the relative error
+    (:func:`normlab.measure.rel_error`) of :math:`\frac{g_i}{\sigma_i}\chi_i` (:func:`chi`) against
+    the derivative :math:`\partial\,\mathrm{logit}_i/\partial w_i` by central differences of an
+    independent NumPy forward pass (unit :math:`i`'s own weights, every example); and ``cross``:
+    the largest derivative of a logit with respect to ANOTHER unit's weights, relative to the
+    largest own derivative (0 for BN and WN; LN's shared statistics make it non-zero, which
+    eq. 13 leaves out). Float64."""
+    P = glm_problem(seed)
+    x, W, b, g = P["x"], P["W"], P["b"], P["g"]
+    H_, D_ = W.shape
+    out = {}
+    for k in ("bn", "wn", "ln"):
+        jac = np.zeros((x.shape[0], H_, H_, D_))
+        for i in range(H_):
+            for d in range(D_):
+                E = np.zeros_like(W)
+                E[i, d] = h
+                jac[:, :, i, d] = (_np_logits(k, W + E, b, g, x) - _np_logits(k, W - E, b, g, x)) / (2 * h)
+        own = jac[:, np.arange(H_), np.arange(H_), :]
+        mask = 1 - np.eye(H_)[None, :, :, None]
+        with normlab.float64():
+            a, mu, sigma = (np.asarray(v) for v in stats(k, jnp.asarray(W), jnp.asarray(x)))
+            c = np.asarray(chi(k, jnp.asarray(W), jnp.asarray(x)))
+        ours = (g[None, :] / np.broadcast_to(sigma, a.shape))[..., None] * c
+        out[k] = {"error": rel_error(ours, own),
+                  "cross": float(np.max(np.abs(jac * mask)) / np.max(np.abs(own)))}
+    return out

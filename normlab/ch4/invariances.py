@@ -1,4 +1,4 @@
-r"""Chapter 4, section 4.3: the invariances of Table 1 of Ba et al., recomputed.
+r"""Chapter 4, section 4.2: the invariances of Table 1 of Ba et al., recomputed.
 
 Each of the 18 cells applies one transformation to a random layer and batch (float64,
 :math:`\epsilon = 0`) and measures how much the normalized summed inputs of eq. 5 change

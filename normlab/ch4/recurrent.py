@@ -1,4 +1,4 @@
-r"""Chapter 4, section 4.8: a recurrent network with and without Layer Normalization (eq. 4).
+r"""Chapter 4, section 4.7: a recurrent network with and without Layer Normalization (eq. 4).
 
 The cell (Ba et al., eq. 4), with one gain and bias shared over time:
 

@@ -1,4 +1,4 @@
-r"""Chapter 4, section 4.9: WN or LN? The argument that LN is preferable because WN's Fisher still
+r"""Chapter 4, Going further "WN or LN?": the argument that LN is preferable because WN's Fisher still
 depends on the scale of the data, tested twice:
 
 - :func:`fisher_rescaling`: the exact Fisher of the GLMs of :mod:`normlab.ch4.geometry` at fixed
