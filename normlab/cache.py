@@ -42,15 +42,28 @@ def location() -> Path | None:
 
 def cached(fn):
     """``fn`` memoised on disk (joblib ``Memory``, keyed by its arguments and code) when the cache
-    is on; plain ``fn`` otherwise. The choice is made at each call, from the environment."""
+    is on, and in this process too (hashable arguments), so a result is read from disk once; plain
+    ``fn`` otherwise. The choice is made at each call, from the environment."""
+    seen: dict = {}
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         where = location()
         if where is None:
             return fn(*args, **kwargs)
+        try:
+            key = (str(where), args, tuple(sorted(kwargs.items())))
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None and key in seen:
+            return seen[key]
         from joblib import Memory
 
-        return Memory(str(where), verbose=0).cache(fn)(*args, **kwargs)
+        out = Memory(str(where), verbose=0).cache(fn)(*args, **kwargs)
+        if key is not None:
+            seen[key] = out
+        return out
 
     wrapper.uncached = fn
     return wrapper

@@ -19,6 +19,7 @@ import numpy as np
 from normlab import data, nets, train
 from normlab.compare import compare, final
 from normlab.measure import diverged_at
+from normlab import cache
 
 SIZES = (64, 64, 64, 10)
 STEPS = 200
@@ -100,6 +101,7 @@ def compute(lr, seed):
     return out
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def experiment_grid() -> dict:
     """:func:`compute` over :data:`LRS` x :data:`SEEDS` in one ``jit(vmap)``: per variant, arrays

@@ -35,6 +35,7 @@ import numpy as np
 import normlab
 from normlab import data, nets, train, weightnorm
 from normlab.measure import finite_difference_grad, rel_error
+from normlab import cache
 
 
 def backward_steps(grad_w, v, g) -> dict:
@@ -174,6 +175,7 @@ def projection_check(k: int = 7, units: int = 4, seed: int = 1) -> dict:
     }
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def network_check(seed: int = 0) -> float:
     r"""In a digits MLP with WN hidden layers (float64): the largest relative error between

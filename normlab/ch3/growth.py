@@ -20,6 +20,7 @@ import numpy as np
 
 import normlab
 from normlab import data, nets, train, weightnorm
+from normlab import cache
 
 PY_SIZES = (64, 32, 32, 10)
 PY_STEPS = 300
@@ -30,6 +31,7 @@ def _norms(v):
     return jnp.sqrt(jnp.sum(v * v, axis=0))
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def pythagoras_run(lr: float = PY_LR, steps: int = PY_STEPS, seed: int = 0) -> dict:
     r"""Plain SGD (batch 64) on a digits MLP with WN hidden layers, float64. Every step, for every

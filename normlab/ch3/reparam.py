@@ -19,6 +19,7 @@ import numpy as np
 import normlab
 from normlab import nets, train, weightnorm
 from normlab.measure import rel_error
+from normlab import cache
 
 C_VALUES = tuple(float(c) for c in np.logspace(-3, 3, 13))
 SIZES = (8, 6, 5, 3)  # a small WN MLP: two hidden WN layers, then the affine output
@@ -59,6 +60,7 @@ def _at(params, factors, x, y):
     return grads, logits, norm
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def invariance(c_values=C_VALUES, seed: int = 0) -> dict:
     r"""For each :math:`c`, every column :math:`j` of every hidden :math:`v` is scaled by

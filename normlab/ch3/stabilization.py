@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from normlab import data, nets, train, weightnorm
+from normlab import cache
 
 SIZES = (64, 64, 64, 10)
 STEPS = 400
@@ -94,6 +95,7 @@ def compute_stabilization(lr, noise):
     return {k: fit_noisy(params[k], layer, inputs, lr, noise)[2] for k, layer in LAYERS.items()}
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def stabilization_grid() -> dict:
     """:func:`compute_stabilization` on the explorable's grid (one ``jit(vmap)``), NumPy arrays of
@@ -107,6 +109,7 @@ SEED_NOISES = (0.0, 0.05, 0.1)
 SEEDS = (0, 1, 2)
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def stabilization_seeds(lr: float = SEED_LR, noises=SEED_NOISES, seeds=SEEDS) -> dict:
     """The WN network at one learning rate and several noise levels, over several seeds (weights,
@@ -165,6 +168,7 @@ def _growth_record(s):
             "pythagorean": jnp.sum(dv * dv), "loss": s.loss}
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def optimizer_growth(seeds=SEEDS) -> dict:
     """The WN digits MLP (batch 64, 200 steps, no added noise) under SGD, momentum and Adam at
@@ -213,6 +217,7 @@ def growth_summary(res=None) -> dict:
 CRITERION = "mean training loss of the last 40 of 400 steps"
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def best_lr_comparison() -> dict:
     """Per gradient noise of the explorable's grid (seed 0 only: the grid is one seed), WN and

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import normlab
+from normlab import cache
 from normlab.ch4.geometry import (KINDS, _logits, cols, fisher_all, glm_parts, glm_problem,
                                   logits_from_summed, pack, unpack)
 
@@ -87,6 +88,7 @@ def _w_block(kind: str, d: int, unit: int = 0):
     return np.arange(d) + unit * cols(kind, d)
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def doubling(seed: int = 0, n_dirs: int = 16) -> dict:
     r"""For each case of :data:`CASES` (kind, and what is doubled: unit 0's weight vector
@@ -128,6 +130,7 @@ def tangent_curvature(kind: str, theta, x, s, r):
     return quad_form(kind, scale_weights(kind, theta, d, r), s * x, u)
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def scaling(seed: int = 0, s_values=(0.1, 1.0, 10.0), r_values=(0.5, 1.0, 2.0)) -> dict:
     r"""``curv[kind]`` (len(s), len(r)): :func:`tangent_curvature` on the grid, float64; and per

@@ -32,6 +32,7 @@ import numpy as np
 
 from normlab import compare as cmp
 from normlab import data, nets, train
+from normlab import cache
 
 SIZES = (64, 64, 64, 10)
 LAYERS = {"none": nets.Dense(), "bn": nets.BatchNorm(), "ln": nets.LayerNorm(),
@@ -100,6 +101,7 @@ def train_fn(kind: str):
     return jax.jit(functools.partial(train_one, kind))
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def runs(kind: str) -> dict:
     """Every run of :func:`specs` for ``kind``: ``{"specs": ..., "loss": (R, STEPS),
@@ -134,6 +136,7 @@ def final_acc(kind: str, **spec) -> float:
     return 100 * float(get(kind, **spec)["test_acc"][-1])
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def batch_table() -> dict:
     r"""The batch-size experiment per kind and batch size, over the seeds: ``acc[kind][batch]``
@@ -210,6 +213,7 @@ def _metric(kind: str, what: str, **spec) -> float:
     return float(np.mean(h["loss"]))
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def comparison(batch: int, what: str = "test_loss", kinds=EXPLORE_KINDS) -> cmp.Comparison:
     """Every kind of ``kinds`` at its own best learning rate of :data:`LRS` at batch size
@@ -230,6 +234,7 @@ def comparison(batch: int, what: str = "test_loss", kinds=EXPLORE_KINDS) -> cmp.
                        criterion=f"{crit}, batch {batch}", status=st, higher_is_better=higher)
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def tuned_batch_table() -> dict:
     r"""Batch 128 against batch 4 with each method at its own best learning rate per batch size

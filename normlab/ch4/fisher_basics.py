@@ -32,6 +32,7 @@ import numpy as np
 import normlab
 from normlab import fisher
 from normlab.measure import rel_error
+from normlab import cache
 
 D_IN, K = 2, 3
 EPS = tuple(float(e) for e in np.logspace(-3, 0, 13))  # step lengths of the KL expansion
@@ -150,6 +151,7 @@ def _prefix_fishers(th, x, y, ns):
     return mean(F), mean(E)
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def empirical_gap(seeds=(0, 1, 2), ns=(100, 1000, 10_000, 100_000)) -> dict:
     r"""Relative difference :math:`\|\hat F - F\|_F / \|F\|_F` between the empirical Fisher
@@ -240,6 +242,7 @@ def bce(theta, x, y):
     return -jnp.mean(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def natural_vs_plain(seed: int = 0, c: float = 10.0, lr: float = 0.5) -> dict:
     r"""One gradient step and one natural-gradient step on the logistic regression, taken in two

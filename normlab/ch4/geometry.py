@@ -34,6 +34,7 @@ import numpy as np
 import normlab
 from normlab import fisher
 from normlab.measure import rel_error
+from normlab import cache
 
 KINDS = ("plain", "bn", "wn", "ln")
 D, H, N = 3, 4, 400
@@ -226,6 +227,7 @@ def fisher_all(kind: str, theta, x):
     return exact, fisher_eq13(kind, theta, x), own
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def closed_forms(seed: int = 0) -> dict:
     r"""Per kind, the relative error (:func:`normlab.measure.rel_error`) of the paper's closed
@@ -273,6 +275,7 @@ def matrix_errors(approx, exact, h: int, m: int) -> dict:
             "diag_blocks": float(np.linalg.norm(mask * (A - E)) / np.linalg.norm(mask * E))}
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def ln_eq13_error(widths=LN_WIDTHS, seed: int = 0, n: int = N) -> dict:
     r"""How far eq. 13 is from LN's exact Fisher as the layer widens. For each width :math:`H`:

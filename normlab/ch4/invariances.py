@@ -27,6 +27,7 @@ import numpy as np
 
 import normlab
 from normlab.ch4.definitions import KINDS, NAMES, common_form, random_layer
+from normlab import cache
 
 TRANSFORMS = ("weight matrix re-scaling", "weight matrix re-centering", "weight vector re-scaling",
               "dataset re-scaling", "dataset re-centering", "single training case re-scaling")
@@ -93,6 +94,7 @@ def output_change(kind: str, k: int, seed: int = 0, eps: float = 0.0, delta: flo
         return float(jnp.max(jnp.abs(z2 - z)) / jnp.max(jnp.abs(z)))
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def invariance_table(seeds=(0, 1, 2), eps: float = 0.0, deltas=(2.7, 0.3)) -> dict:
     r"""All 18 cells: ``change[kind]`` (6,), the largest relative output change over the

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from normlab import data, layernorm, train
+from normlab import cache
 
 HIDDEN, T, D_IN = 64, 8, 8
 STEPS, BATCH, EVAL_EVERY = 300, 64, 30
@@ -98,6 +99,7 @@ def train_rnn(p, idx, use_ln, lr):
 _train = jax.jit(train_rnn)
 
 
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def rnn_experiment(rhos=RHOS, seeds=SEEDS, lr: float = LR) -> dict:
     r"""Every (model, :math:`\rho`, seed) run, memoised: ``out[(name, rho)]`` holds ``loss``
