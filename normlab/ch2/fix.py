@@ -74,3 +74,41 @@ def radial_components(seed: int = 0, n: int = 32, d_in: int = 6, c: int = 4):
         return jax.jit(jax.grad(lambda W: jnp.sum(dy * batchnorm.standardize(u @ W + b, hold=not differentiate)[0])))(W)
 
     return jnp.sum(W * grad_w(False), axis=0), jnp.sum(W * grad_w(True), axis=0)
+
+
+def naive_weight_gradient(seed: int = 0, batch: int = 32):
+    r"""Where naive centring's W-gradient goes wrong, in the digits MLP of section 2.3 at
+    initialization (float64 inside :func:`normlab.float64`), for its last hidden layer (above it
+    only the output layer, so the upstream gradient :math:`g = \partial\ell/\partial z` is the same
+    for the naive and the differentiated network).
+
+    With the layer input :math:`h` (rows: the batch of :math:`m`), the naive gradient is
+    :math:`h^\top g`, the true one :math:`(h-\bar h)^\top g`, so they differ by
+    :math:`m\,\bar h\,\bar g^\top` (:math:`\bar h`, :math:`\bar g`: batch means). Returns the
+    relative error of that identity, the size of the extra term against the true gradient, and
+    the cosine between the extra term and the true gradient (a descent direction has cosine > 0)."""
+    from normlab import data, nets, train
+    from normlab.ch2 import network
+
+    d = data.digits()
+    rng = np.random.default_rng(1000 + seed)
+    dt = jnp.result_type(float)
+    x = jnp.asarray(d["x_train"][rng.integers(0, d["x_train"].shape[0], batch)], dt)
+    y = jnp.asarray(d["y_train"][rng.integers(0, d["y_train"].shape[0], batch)])
+    p0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), network.init_params(seed))
+
+    def grads(hold):
+        L = network.layer(hold, 0.0, 0.0)
+        f = lambda p: train.cross_entropy(nets.apply_mlp(p, x, L)[0], y)
+        return jax.grad(f)(p0)
+
+    k = len(p0) - 2  # the last hidden layer
+    g_naive, g_true = grads(1.0)[k]["W"], grads(0.0)[k]["W"]
+    _, aux = nets.apply_mlp(p0, x, network.layer(1.0, 0.0, 0.0))
+    h = aux["inputs"][k]
+    # the upstream gradient at the layer's output, from the naive gradient of its bias: sum_i g_i
+    gsum = grads(1.0)[k]["b"]
+    extra = jnp.outer(jnp.mean(h, 0), gsum)          # m hbar gbar^T = hbar (sum_i g_i)^T
+    cos = jnp.sum(extra * g_true) / (jnp.linalg.norm(extra) * jnp.linalg.norm(g_true))
+    return {"identity": rel_error(g_naive - g_true, extra),
+            "ratio": float(jnp.linalg.norm(extra) / jnp.linalg.norm(g_true)), "cos": float(cos)}
