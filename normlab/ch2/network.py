@@ -227,3 +227,17 @@ def blowup_runs(steps: int = DIGITS_STEPS, batch: int = 32) -> dict:
     n = len(BLOWUP_LRS) * len(seeds) * len(names)
     grid = {k: v[:n].reshape((len(BLOWUP_LRS), len(seeds), len(names)) + v.shape[1:]) for k, v in out.items()}
     return {"lr": grid, "no_bias": {k: v[n:] for k, v in out.items()}}
+
+
+def noise_effect(lr: float) -> dict:
+    """What the explorable shows at one learning rate of its grid: per variant of
+    :data:`EXPLORE_NAMES`, the final hidden ||b|| at each input-noise level of
+    :data:`EXPLORE_NOISES` (NaN where the run blew up), and whether batch norm's b ever moved
+    (its largest ||b|| over the grid row)."""
+    g = explore_grid()
+    i = EXPLORE_LRS.index(lr)
+    b = g["b_norm"][i]                                    # (noise, variant, step)
+    fin = np.where(np.all(np.isfinite(b), -1) & (np.max(np.abs(b), -1) < 1e3), b[..., -1], np.nan)
+    out = {n: fin[:, j] for j, n in enumerate(EXPLORE_NAMES)}
+    out["bn_max"] = float(np.nanmax(np.abs(b[:, EXPLORE_NAMES.index("batch norm")])))
+    return out
