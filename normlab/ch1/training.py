@@ -243,3 +243,18 @@ def drift_measure(q) -> float:
     late = q[len(q) // 10:]
     spread = max(abs(q[-1, 2] - q[-1, 0]), 1e-6)
     return float(np.mean(late.max(0) - late.min(0)) / spread)
+
+
+def early_and_final(batch_size: int = 64, k: int = 10) -> dict:
+    """What the training explorable shows at one batch size, per learning rate of the grid and
+    seed: the mean training loss of the first and of the last ``k`` steps, for each network, and
+    whether the run diverged (:func:`grid_summary`). Arrays of shape (len(TRAIN_LRS), len(SEEDS))."""
+    g = training_grid_seeds()
+    j = TRAIN_BATCHES.index(batch_size)
+    s = grid_summary(g)
+    out = {}
+    for n in ("plain", "bn"):
+        loss = g[n]["loss"][:, j]                         # (lr, seed, step)
+        out[n] = {"early": loss[..., :k].mean(-1), "final": loss[..., -k:].mean(-1),
+                  "diverged": s[n]["diverged"][:, j] >= 0, "acc": s[n]["acc"][:, j]}
+    return out
