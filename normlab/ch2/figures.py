@@ -8,10 +8,13 @@ from normlab import style
 from normlab.ch2 import network, toy
 from normlab.ch2.network import EXPLORE_NAMES, EXPLORE_STEPS, VARIANTS
 
-VARIANT_COLORS = {"naive centring": style.COLORS["naive"],
-                  "naive centring + scaling": style.COLORS["plain"],
+# Five hues a reader can tell apart (Okabe-Ito): the two naive layers are orange and green, not
+# two oranges.
+VARIANT_COLORS = {"naive centring": style.PALETTE["orange"],
+                  "naive centring + scaling": style.PALETTE["green"],
                   "batch norm": style.COLORS["bn"],
-                  "centring, differentiated": style.COLORS["other"]}
+                  "centring, differentiated": style.COLORS["other"],
+                  "standardizing, differentiated": style.PALETTE["sky"]}
 assert set(VARIANT_COLORS) == set(VARIANTS)
 
 
@@ -38,14 +41,14 @@ def plot_scaled(m):
     """The scaled toy: w, b and the loss against step, with the predicted collapse step."""
     fig, ax = style.figure(3, 1, width=3.2, height=2.6)
     steps = np.arange(len(m["w"]))
-    c = style.COLORS["plain"]
+    c = VARIANT_COLORS["naive centring + scaling"]
     ax[0, 0].plot(steps, m["w"], color=c)
     ax[0, 0].axvline(m["k_pred"], color=style.COLORS["ref"], ls="--", lw=1, label="predicted w = 0")
     ax[0, 0].axhline(0, color="grey", lw=0.8)
     ax[0, 0].set(xlabel="step k", ylabel="scale w")
     ax[0, 0].legend(fontsize=style.SMALL)
     ax[0, 1].plot(steps, m["b"], color=c, label="scaling held constant")
-    ax[0, 1].plot(steps, m["centring_b"], color=style.COLORS["naive"], label="centring only")
+    ax[0, 1].plot(steps, m["centring_b"], color=VARIANT_COLORS["naive centring"], label="centring only")
     ax[0, 1].set(xlabel="step k", ylabel="bias b")
     ax[0, 1].legend(fontsize=style.SMALL)
     ax[0, 2].plot(steps, m["loss"], color=c)
@@ -58,7 +61,7 @@ def plot_compare(res, lr: float = 1.0):
     fig, ax = style.figure(3, 1, width=3.6, height=2.9,
                            title=f"digits MLP (64-32-32-10, ReLU), SGD, learning rate {lr:g}")
     for name, r in res.items():
-        steps = np.arange(1, len(r["loss"]) + 1)
+        steps = np.arange(len(r["loss"]))  # step k: the k-th entry, as train.diverged_at counts
         acc = r["test_acc"] * 100
         lab = f"{name} ({acc:.0f}% test)" if np.isfinite(r["loss"][-1]) else name
         kw = dict(linestyle="--") if name.startswith("centring") else {}
@@ -97,7 +100,7 @@ def plot_explore(res, lr, noise, fig=None, ylims=None):
             ax[0, 2].set_ylim(*ylims["w_norm"])
     ax = style.axes(fig)
     style.suptitle(fig, f"learning rate {lr:.3g}, input noise std {noise:.2g}")
-    steps = np.arange(1, EXPLORE_STEPS + 1)[::3]
+    steps = np.arange(EXPLORE_STEPS)[::3]  # as train.diverged_at counts
     for j, name in enumerate(EXPLORE_NAMES):
         c = VARIANT_COLORS[name]
         style.curve(ax[0, 0], steps, res["b_norm"][j][::3], color=c, label=name, limit=1e3)
