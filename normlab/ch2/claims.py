@@ -180,8 +180,8 @@ CLAIMS = [
           "'This problem can get worse if the normalization not only centers but also scales'",
           _claim_scaled, verdict=IDENTITY),
     Claim(2, "Digits MLP, 2000 steps: naive centring blows up (NaN) at lr 1, with or without the "
-             "hidden bias b, while the same network with the mean differentiated trains; at lr 0.3 "
-             "and 0.7 naive centring trains",
+             "hidden bias b, while the same network with the mean differentiated trains; at lr 0.7 "
+             "naive centring trains",
           "'the model blows up when the normalization parameters are computed outside the "
           "gradient descent step'", _claim_blowup, verdict=PARTLY, control=_control_blowup,
           differs="the paper's blow-up is a thought experiment on b; ours needs lr >= 1 and "
