@@ -214,3 +214,14 @@ def test_scaled_toy_ratio_depends_on_the_start():
     ratios = [r["ratio"] for r in rows]
     assert max(ratios) > 5 * min(ratios)
     assert any(r["b_end"] < r["centring_b"] for r in rows)  # not reliably worse than centring
+
+
+def test_a_blow_up_is_labelled_with_one_step_in_every_panel():
+    r = network.compare(network.DIGITS_LR, network.DIGITS_STEPS, 32, 0)
+    fig = figures.plot_compare(r, lr=network.DIGITS_LR)
+    notes = {t.get_text() for ax in fig.axes for t in ax.texts if "diverged" in t.get_text()}
+    k = diverged_at(r["naive centring"]["loss"], 1e3)
+    assert notes == {f"diverged at step {k}"}  # the step the chapter prints
+    e = explorables.naive_explorable()
+    f = e.plot(e(lr=2.7, noise=0.5), lr=2.7, noise=0.5)
+    assert len({t.get_text() for ax in f.axes for t in ax.texts if "diverged" in t.get_text()}) == 1

@@ -18,6 +18,13 @@ def training_explorable() -> Explorable:
     return Explorable(
         training.compute_training, sliders, figures.plot_training,
         title="Training a ReLU MLP on the digits with and without BN",
+        number="1.6",
+        alt="Two panels against SGD step: training loss on a log axis and test accuracy, one curve "
+            "per network. At the default setting both networks learn, BN's loss falling faster at "
+            "first; at learning rate 10 the plain network's curves stop at a 'diverged' mark while "
+            "BN's accuracy stays near chance; at batch size 2 BN's accuracy stays low.",
+        notice="BN's loss falls faster at small learning rates; at the largest rate the plain "
+               "network blows up and BN stays finite without learning; at batch size 2 BN fails.",
         caption="Training loss and test accuracy against SGD step for a 64-64-64-10 ReLU MLP on "
                 "the 8x8 digits, with and without batch normalization, for the chosen learning "
                 "rate and batch size; a diverged run is marked and its curves stop there.",
