@@ -44,8 +44,8 @@ def plot_drift(res, lr, fig=None):
 
 
 DRIFT_NOTICE = ("Where the plain network learns (learning rate 1 and 3), its unit's input sweeps "
-                "a far wider range than the BN unit's; at 0.1, 0.3 and 10 it learns nothing, and "
-                "its unit is still because nothing is learning.")
+                "a wider range than the BN unit's, far wider at 3; at 0.1, 0.3 and 10 it learns "
+                "nothing, and its unit is still because nothing is learning.")
 
 
 def drift_explorable() -> Explorable:
@@ -61,10 +61,11 @@ def drift_explorable() -> Explorable:
                 "10% of training. Training both networks takes about a quarter of a second, too "
                 "slow for a slider: between the grid's learning rates the live view shows the "
                 "precomputed run at the nearest one, and says so in its title.",
-        alt="Two panels of three curves against SGD step. At learning rate 3 the plain network's "
-            "percentiles fall from 0 to between -7 and -1 and keep moving; the BN network's stay "
-            "within about -3 to 0.5. At learning rate 10 the plain network's curves sit flat near "
-            "-20 to -33 (it does not learn) while the BN curves spread between about -7 and 1.",
+        alt="Two panels of three curves against SGD step, on one symmetric-log axis. At learning "
+            "rate 3 the plain network's percentiles start together near -5, then spread out to "
+            "between about -8 and -1 and keep moving; the BN network's settle after the first "
+            "steps between about -3 and 0.5. At learning rate 10 the plain network's curves sit "
+            "flat near -33 (it does not learn) while the BN curves wander between about -7 and 1.",
         notice=DRIFT_NOTICE,
         grid_fn=training.drift_frames)
 
