@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import normlab
-from normlab import nets
+from normlab import nets, style
 from normlab.ch1 import (claims, derivation, figures, jacobian, scale, statistics,
                          training)
 from normlab.measure import diverged_at, finite_difference_grad, rel_error, trailing_mean
@@ -292,3 +292,66 @@ def test_new_chapter1_claims_pass():
         from normlab import claims as engine
         row = engine.check(c)
         assert row.passed, (row.claim, row.measured)
+
+
+# ---- the predict-run-explain answers, at the settings their questions name -------------------------
+def test_predict_training_answer_holds():
+    """ex-predict-bn-training: batch 64, lr 0.1 -> 3.2: BN lower over the first ten steps at every
+    rate and seed; the plain net ends lower at 3.2 in every seed; nothing diverges in that range;
+    at batch 2 and lr 0.32 BN's test accuracy is below the plain net's in every seed."""
+    r = training.early_and_final(64)
+    rng = [i for i, v in enumerate(training.TRAIN_LRS) if 0.09 < v < 3.2]
+    assert len(rng) == 4
+    for i in rng:
+        assert np.all(r["bn"]["early"][i] < r["plain"]["early"][i])
+        assert not r["plain"]["diverged"][i].any() and not r["bn"]["diverged"][i].any()
+    i3 = rng[-1]
+    assert np.all(r["plain"]["final"][i3] < r["bn"]["final"][i3])
+    i10 = training.TRAIN_LRS.index(10.0)
+    assert r["plain"]["diverged"][i10].all()
+    b2 = training.early_and_final(2)
+    assert b2["bn"]["acc"][3].max() < b2["plain"]["acc"][3].min()
+
+
+def test_predict_drift_answer_holds():
+    """ex-predict-drift: at lr 3 the plain unit sweeps the wider range in every seed; at lr 10, in the
+    run shown (seed 0), the plain net did not learn and its unit sits still far in the tail, while
+    BN's moves; BN's panel differs between lr 0.1 and 10 (gamma and beta move)."""
+    rows = training.drift_table()
+    at = lambda lr: [r for r in rows if r["lr"] == lr]
+    assert all(r["plain"]["range"] > 2 * r["bn"]["range"] for r in at(3.0))
+    r10 = at(10.0)[0]
+    assert not r10["plain"]["status"].ok and r10["bn"]["status"].ok
+    assert r10["plain"]["range"] < r10["bn"]["range"]
+    g = training.drift_grid()
+    i10, i01 = training.DRIFT_LRS.index(10.0), training.DRIFT_LRS.index(0.1)
+    assert g["plain"]["q"][i10, -1, 1] < -10
+    assert abs(g["bn"]["q"][i10, -1, 1] - g["bn"]["q"][i01, -1, 1]) > 1
+
+
+def test_drift_claim_excludes_untrained_runs_and_its_control_fails():
+    rows = training.drift_table()
+    used = [r for r in rows if r["plain"]["status"].ok and r["bn"]["status"].ok]
+    assert 3 <= len(used) < len(rows)
+    assert all(r["bn"]["range"] < r["plain"]["range"] for r in used)
+    assert not all(r["bn"]["range"] < r["plain"]["range"] for r in rows if not r["plain"]["status"].ok)
+
+
+def test_drift_range_is_absolute():
+    steady = np.tile([[-1.0, 0.0, 1.0]], (50, 1))
+    assert training.drift_range(steady) == 0.0
+    moving = steady + np.linspace(0, 4, 50)[:, None]
+    assert training.drift_range(moving) == pytest.approx(4 * (1 - 5 / 49), rel=1e-6)
+
+
+def test_drift_live_view_shows_the_nearest_grid_run_and_says_so():
+    from normlab.ch1 import explorables
+    ex = explorables.drift_explorable()
+    r = ex(lr=0.77)
+    assert float(r["lr_shown"]) == 1.0
+    np.testing.assert_array_equal(r["bn"]["q"], training.drift_grid()["bn"]["q"][2])
+    assert float(ex(lr=4.0)["lr_shown"]) == 3.0
+    fig = ex.plot(r, lr=0.77)
+    texts = [t.get_text() for t in fig.texts] + ([fig._suptitle.get_text()] if fig._suptitle else [])
+    assert any("nearest" in t for t in texts)
+    style.png(fig)

@@ -182,3 +182,46 @@ def test_module_registered():
 def test_chapter2_claims_pass(claim):
     row = claims.check(claim)
     assert row.passed, f"{row.claim}: {row.measured}"
+
+
+# ---- answers backed by functions ---------------------------------------------------------------
+def test_predict_naive_answer_holds():
+    """ex-predict-naive: at lr 0.3 more input noise makes both naive layers' final ||b|| smaller;
+    at 0.9 naive centring blows up at the two larger noise levels and with scaling the noisiest
+    run ends highest; BN's biases never move."""
+    r3, r9 = network.noise_effect(0.3), network.noise_effect(0.9)
+    for n in ("naive centring", "naive centring + scaling"):
+        assert np.all(np.diff(r3[n]) < 0)
+    assert np.all(np.isnan(r9["naive centring"][-2:]))
+    assert np.argmax(r9["naive centring + scaling"]) == len(network.EXPLORE_NOISES) - 1
+    assert max(r3["bn_max"], r9["bn_max"]) < 1e-5
+
+
+def test_naive_weight_gradient_carries_the_extra_term():
+    with normlab.float64():
+        r = fix.naive_weight_gradient(0)
+    assert r["identity"] < 1e-12
+    assert r["ratio"] > 0.3 and abs(r["cos"]) < 0.2
+
+
+def test_variants_have_distinct_colours():
+    assert len(set(figures.VARIANT_COLORS.values())) == len(figures.VARIANT_COLORS)
+    assert figures.VARIANT_COLORS["naive centring"] != figures.VARIANT_COLORS["naive centring + scaling"]
+
+
+def test_scaled_toy_ratio_depends_on_the_start():
+    rows = ch2_claims.scaled_summary()
+    ratios = [r["ratio"] for r in rows]
+    assert max(ratios) > 5 * min(ratios)
+    assert any(r["b_end"] < r["centring_b"] for r in rows)  # not reliably worse than centring
+
+
+def test_a_blow_up_is_labelled_with_one_step_in_every_panel():
+    r = network.compare(network.DIGITS_LR, network.DIGITS_STEPS, 32, 0)
+    fig = figures.plot_compare(r, lr=network.DIGITS_LR)
+    notes = {t.get_text() for ax in fig.axes for t in ax.texts if "diverged" in t.get_text()}
+    k = diverged_at(r["naive centring"]["loss"], 1e3)
+    assert notes == {f"diverged at step {k}"}  # the step the chapter prints
+    e = explorables.naive_explorable()
+    f = e.plot(e(lr=2.7, noise=0.5), lr=2.7, noise=0.5)
+    assert len({t.get_text() for ax in f.axes for t in ax.texts if "diverged" in t.get_text()}) == 1

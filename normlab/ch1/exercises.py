@@ -97,6 +97,11 @@ def check_running_update(student_update: Callable, seed: int = 0) -> Result:
         axes = tuple(range(x.ndim - 1))
         biased = (1 - mom) * var + mom * x.var(axis=axes)
         swapped = mom * var + (1 - mom) * x.var(axis=axes, ddof=1)
+        both = mom * var + (1 - mom) * x.var(axis=axes)
+        if rel_error(got[1], both) < 1e-9:
+            return ("two bugs at once: momentum is applied the wrong way round (it is the weight of "
+                    "the NEW batch: (1-momentum)*old + momentum*new), and `var` uses the biased 1/m "
+                    "batch variance (the running variance tracks m/(m-1) * sigma_B^2).")
         if rel_error(got[1], biased) < 1e-9:
             return ("`var` uses the biased 1/m batch variance. Hint: the running variance "
                     "estimates the population variance, so it tracks m/(m-1) * sigma_B^2.")

@@ -14,7 +14,7 @@ from normlab import style
 from normlab.ch1 import jacobian, scale, statistics
 from normlab.ch1.statistics import expected_batch_std
 from normlab.ch1.training import (DRIFT_EVERY, DRIFT_STEPS, EVAL_EVERY, LOSS_TOP, PERCENTILES,
-                                  TRAIN_STEPS)
+                                  TRAIN_STEPS, drift_range, drift_status)
 from normlab.measure import diverged_at, trailing_mean
 
 def draw_graph():
@@ -207,21 +207,27 @@ def plot_training(res, lr, batch_size, fig=None):
 
 def plot_drift(res, lr, fig=None, ylims=None):
     """The 15th/50th/85th percentiles of one sigmoid unit's input over training, without and with
-    BN, each panel titled with the final test accuracy. ``ylims``: fixed ``{"plain": (lo, hi),
-    "bn": (lo, hi)}`` on a symmetric-log axis (the explorable's, from its whole grid), or None to
-    fit each panel to the data."""
+    BN, each panel titled with the final test accuracy, whether the run trained and the range its
+    percentiles sweep (:func:`normlab.ch1.training.drift_range`). ``ylims``: one fixed ``(lo, hi)``
+    for both panels on a symmetric-log axis (the explorable's, from its whole grid), or None to
+    fit each panel to the data. ``res["lr_shown"]``, when present and not ``lr``: the learning
+    rate of the precomputed run shown (the live view off the grid)."""
     if fig is None:
         fig, axes = style.figure(2, 1, width=4.0, height=2.9, title=" ")
         fig.subplots_adjust(left=0.09, wspace=0.3)
-        for ax, name in zip(axes[0], ("plain", "bn")):
+        for ax in axes[0]:
             ax.set_xlabel("SGD step")
             ax.set_ylabel("input to the sigmoid")
             ax.set_xlim(0, DRIFT_STEPS + 5)
             if ylims is not None:
                 style.symlog_y(ax)
-                ax.set_ylim(*ylims[name])
+                ax.set_ylim(*ylims)
     axes = style.axes(fig)
-    style.suptitle(fig, f"learning rate {float(lr):.3g}")
+    shown = float(res.get("lr_shown", lr))
+    head = f"learning rate {float(lr):.3g}"
+    if not np.isclose(shown, float(lr), rtol=1e-6):
+        head += f" (showing the precomputed run at {shown:.3g}, the nearest)"
+    style.suptitle(fig, head)
     t = np.arange(1, DRIFT_STEPS // DRIFT_EVERY + 1) * DRIFT_EVERY
     for ax, name, lab in ((axes[0, 0], "plain", "without BN"), (axes[0, 1], "bn", "with BN")):
         q = np.asarray(res[name]["q"], dtype=float)
@@ -231,7 +237,9 @@ def plot_drift(res, lr, fig=None, ylims=None):
                         ls="-" if j == 1 else "--")
         acc = np.asarray(res[name]["acc"], dtype=float)
         fin = f"{100 * acc[-1]:.0f}%" if np.isfinite(acc[-1]) else "n/a"
-        style.title(ax, f"{lab} (test accuracy {fin})")
+        r = {k: np.asarray(v) for k, v in res[name].items()}
+        state = "trained" if drift_status(r).ok else "did not learn"
+        style.title(ax, f"{lab}: {state}, test acc. {fin}\nrange swept {drift_range(q):.2f}")
         if ylims is None:
             style.rescale(ax)
     style.legend(axes[0, 0], loc="best", fontsize=style.SMALL)

@@ -146,20 +146,22 @@ JACOBIAN_INITS = (("sigmoid", 0.1), ("tanh", "glorot"), ("relu", "he"), ("linear
 
 
 def jacobian_table(configs=JACOBIAN_INITS) -> str:
-    """Text table of :func:`spectrum_summary` with and without BN, for several nonlinearities."""
-    lines = [f"{'nonlinearity':<12} {'init':<10} {'net':<8} {'zero':>5} {'median|log10 s|':>15} "
-             f"{'mean s^2':>9} {'in [1/2,2]':>10} {'10th pct':>9} {'90th pct':>9}"]
+    """Text table of :func:`spectrum_summary` with and without BN, for several nonlinearities
+    (narrow: under 72 characters, so that it fits a page's code box)."""
+    lines = [f"{'units':<8}{'init':<11}{'BN':<4}{'zero':>5}{'med|lg s|':>10}{'mean s2':>8}"
+             f"{'[1/2,2]':>8}{'p10':>7}{'p90':>7}"]
     for act, init in configs:
         r = jacobian_spectra(act, init)
         for name in ("plain", "bn"):
             q = spectrum_summary(r[name])
             init_s = f"N(0,{init}^2)" if not isinstance(init, str) else init
-            lines.append(f"{act:<12} {init_s:<10} {'with BN' if name == 'bn' else 'without':<8} "
-                         f"{100 * q['frac_zero']:>4.0f}% {q['median_abs_log10']:>15.2f} "
-                         f"{q['mean_s2']:>9.2f} {100 * q['frac_half_to_two']:>9.0f}% "
-                         f"{q['q10']:>9.3f} {q['q90']:>9.2f}")
-    lines.append("(zero: share of singular values that are exactly 0; the other columns are over "
-                 "the nonzero ones)")
+            lines.append(f"{act:<8}{init_s:<11}{'yes' if name == 'bn' else 'no':<4}"
+                         f"{100 * q['frac_zero']:>4.0f}%{q['median_abs_log10']:>10.2f}"
+                         f"{q['mean_s2']:>8.2f}{100 * q['frac_half_to_two']:>7.0f}%"
+                         f"{q['q10']:>7.3f}{q['q90']:>7.2f}")
+    lines.append("zero: share of singular values that are exactly 0; the other columns are\n"
+                 "over the nonzero ones (median |log10 s|, mean s^2, share in [1/2, 2],\n"
+                 "10th and 90th percentiles)")
     return "\n".join(lines)
 
 

@@ -172,7 +172,7 @@ def compute_drift(lr, seed=0):
         _, h = train.fit_classifier(p, d, _rbg_key(2 + seed), layer=NETS[name], lr=lr, batch_size=60,
                                     steps=DRIFT_STEPS, max_batch=64, eval_every=DRIFT_EVERY,
                                     act="sigmoid", probe=_probe)
-        out[name] = {"q": h["probe"], "acc": h["test_acc"]}
+        out[name] = {"q": h["probe"], "acc": h["test_acc"], "loss": h["loss"]}
     return out
 
 
@@ -189,6 +189,53 @@ def drift_grid() -> dict:
     return jax.tree_util.tree_map(lambda a: a[:, 0], drift_grid_seeds())
 
 
+def drift_range(q) -> float:
+    """How far the percentiles move after the first 10% of training, in units of the sigmoid's
+    input: the mean over the three percentiles of the range (max - min) each curve sweeps."""
+    q = np.asarray(q, dtype=float)
+    late = q[len(q) // 10:]
+    return float(np.mean(late.max(0) - late.min(0)))
+
+
+def drift_status(res) -> train.Status:
+    """Did this drift run train? :func:`normlab.train.status` on its batch losses and final test
+    accuracy (chance: 10%)."""
+    return train.status(res["loss"], test_acc=res["acc"], chance=0.1)
+
+
+def drift_table(g=None) -> list[dict]:
+    """Per (learning rate, seed) of :func:`drift_grid_seeds`: each network's absolute drift
+    (:func:`drift_range`), relative drift (:func:`drift_measure`), final test accuracy and
+    :func:`drift_status`."""
+    g = drift_grid_seeds() if g is None else g
+    rows = []
+    for i, lr in enumerate(DRIFT_LRS):
+        for k, seed in enumerate(SEEDS):
+            row = {"lr": lr, "seed": seed}
+            for n in ("plain", "bn"):
+                r = {key: v[i, k] for key, v in g[n].items()}
+                row[n] = {"range": drift_range(r["q"]), "relative": drift_measure(r["q"]),
+                          "acc": float(r["acc"][-1]), "status": drift_status(r)}
+            rows.append(row)
+    return rows
+
+
+def drift_nearest(lr):
+    """The live explorable's result off the grid: the precomputed run (seed 0) at the grid's
+    learning rate nearest to ``lr`` on a log scale, and that rate (``lr_shown``). Training both
+    networks for 500 steps takes a quarter of a second, too slow for a slider; this lookup is
+    pure JAX (a gather), so it can be jitted like any compute."""
+    g = drift_frames()
+    i = jnp.argmin(jnp.abs(jnp.log(jnp.asarray(DRIFT_LRS)) - jnp.log(lr)))
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[i], g)
+
+
+def drift_frames() -> dict:
+    """The explorable's grid: :func:`drift_grid` (seed 0) with each point's learning rate
+    (``lr_shown``)."""
+    return {**drift_grid(), "lr_shown": np.asarray(DRIFT_LRS)}
+
+
 def drift_measure(q) -> float:
     """How much the percentiles move after the first 10% of training: the mean over the three
     percentiles of the range (max - min) of each curve, divided by the final 15-85 spread."""
@@ -196,3 +243,18 @@ def drift_measure(q) -> float:
     late = q[len(q) // 10:]
     spread = max(abs(q[-1, 2] - q[-1, 0]), 1e-6)
     return float(np.mean(late.max(0) - late.min(0)) / spread)
+
+
+def early_and_final(batch_size: int = 64, k: int = 10) -> dict:
+    """What the training explorable shows at one batch size, per learning rate of the grid and
+    seed: the mean training loss of the first and of the last ``k`` steps, for each network, and
+    whether the run diverged (:func:`grid_summary`). Arrays of shape (len(TRAIN_LRS), len(SEEDS))."""
+    g = training_grid_seeds()
+    j = TRAIN_BATCHES.index(batch_size)
+    s = grid_summary(g)
+    out = {}
+    for n in ("plain", "bn"):
+        loss = g[n]["loss"][:, j]                         # (lr, seed, step)
+        out[n] = {"early": loss[..., :k].mean(-1), "final": loss[..., -k:].mean(-1),
+                  "diverged": s[n]["diverged"][:, j] >= 0, "acc": s[n]["acc"][:, j]}
+    return out

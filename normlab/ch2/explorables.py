@@ -33,11 +33,18 @@ def naive_explorable() -> Explorable:
         plot=plot_explore,
         grid_fn=network.explore_grid,
         title="Naive versus true normalization on the digits",
+        number="2.4",
         caption=("Three panels against SGD step: the norm of the hidden biases, the smoothed "
                  "training loss, and the norm of the hidden weights, for a digits MLP with naive "
-                 "centring, naive centring and scaling, and batch norm. Larger learning rates and "
-                 "noisier inputs make the naive layers' hidden parameters drift faster; batch norm's "
-                 "biases stay at zero."),
+                 "centring (orange), naive centring and scaling (green) and batch norm (blue), 300 "
+                 "steps at the chosen learning rate and input noise. A blow-up is marked with the "
+                 "step at which it happened."),
+        alt=("Three panels of three curves. At learning rate 0.9 without noise all three networks "
+             "train; the naive layers' bias norms rise to a few units while batch norm's stays at "
+             "zero. At 2.7 naive centring blows up within a few dozen steps."),
+        notice=("Naive centring blows up at the largest learning rate; at a moderate one, more "
+                "input noise makes the naive biases grow more slowly, not faster; batch norm's "
+                "biases never move."),
     )
 
 

@@ -5,14 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 from normlab import style
+from normlab.measure import diverged_at
 from normlab.ch2 import network, toy
 from normlab.ch2.network import EXPLORE_NAMES, EXPLORE_STEPS, VARIANTS
 
-VARIANT_COLORS = {"naive centring": style.COLORS["naive"],
-                  "naive centring + scaling": style.COLORS["plain"],
+# Five hues a reader can tell apart (Okabe-Ito): the two naive layers are orange and green, not
+# two oranges.
+VARIANT_COLORS = {"naive centring": style.PALETTE["orange"],
+                  "naive centring + scaling": style.PALETTE["green"],
                   "batch norm": style.COLORS["bn"],
-                  "centring, differentiated": style.COLORS["other"]}
+                  "centring, differentiated": style.COLORS["other"],
+                  "standardizing, differentiated": style.PALETTE["sky"]}
 assert set(VARIANT_COLORS) == set(VARIANTS)
+
+
+def _cut(loss, *after):
+    """Curves recorded after each step's update (norms), cut where the run's loss blew up, so that
+    every panel names the same step: the loss of step k comes before its update, a norm at index
+    k - 1 after the update that leads to step k."""
+    k = diverged_at(np.asarray(loss, float), 1e3)
+    out = []
+    for a in after:
+        a = np.array(a, dtype=float)
+        if k is not None:
+            a[max(k - 1, 0):] = np.nan
+        out.append(a)
+    return out
 
 
 def plot_toy(m):
@@ -38,14 +56,14 @@ def plot_scaled(m):
     """The scaled toy: w, b and the loss against step, with the predicted collapse step."""
     fig, ax = style.figure(3, 1, width=3.2, height=2.6)
     steps = np.arange(len(m["w"]))
-    c = style.COLORS["plain"]
+    c = VARIANT_COLORS["naive centring + scaling"]
     ax[0, 0].plot(steps, m["w"], color=c)
     ax[0, 0].axvline(m["k_pred"], color=style.COLORS["ref"], ls="--", lw=1, label="predicted w = 0")
     ax[0, 0].axhline(0, color="grey", lw=0.8)
     ax[0, 0].set(xlabel="step k", ylabel="scale w")
     ax[0, 0].legend(fontsize=style.SMALL)
     ax[0, 1].plot(steps, m["b"], color=c, label="scaling held constant")
-    ax[0, 1].plot(steps, m["centring_b"], color=style.COLORS["naive"], label="centring only")
+    ax[0, 1].plot(steps, m["centring_b"], color=VARIANT_COLORS["naive centring"], label="centring only")
     ax[0, 1].set(xlabel="step k", ylabel="bias b")
     ax[0, 1].legend(fontsize=style.SMALL)
     ax[0, 2].plot(steps, m["loss"], color=c)
@@ -58,15 +76,18 @@ def plot_compare(res, lr: float = 1.0):
     fig, ax = style.figure(3, 1, width=3.6, height=2.9,
                            title=f"digits MLP (64-32-32-10, ReLU), SGD, learning rate {lr:g}")
     for name, r in res.items():
-        steps = np.arange(1, len(r["loss"]) + 1)
+        # the loss of step k is taken before its update, the norms after it (at step k + 1): so
+        # that a blow-up is labelled with one step number in all three panels
+        steps = np.arange(len(r["loss"]))
+        w_norm, b_norm = _cut(r["loss"], r["w_norm"], r["b_norm"])
         acc = r["test_acc"] * 100
         lab = f"{name} ({acc:.0f}% test)" if np.isfinite(r["loss"][-1]) else name
         kw = dict(linestyle="--") if name.startswith("centring") else {}
         style.curve(ax[0, 0], steps, r["loss"], color=VARIANT_COLORS[name], label=lab,
                     limit=1e3, **kw)
-        style.curve(ax[0, 1], steps, r["w_norm"], color=VARIANT_COLORS[name], label=lab,
+        style.curve(ax[0, 1], steps + 1, w_norm, color=VARIANT_COLORS[name], label=lab,
                     limit=100, **kw)
-        style.curve(ax[0, 2], steps, r["b_norm"], color=VARIANT_COLORS[name], label=name,
+        style.curve(ax[0, 2], steps + 1, b_norm, color=VARIANT_COLORS[name], label=name,
                     limit=100, **kw)
     style.log_y(ax[0, 0])
     ax[0, 0].set(xlabel="step", ylabel="training loss (nats, smoothed)")
@@ -97,12 +118,19 @@ def plot_explore(res, lr, noise, fig=None, ylims=None):
             ax[0, 2].set_ylim(*ylims["w_norm"])
     ax = style.axes(fig)
     style.suptitle(fig, f"learning rate {lr:.3g}, input noise std {noise:.2g}")
-    steps = np.arange(1, EXPLORE_STEPS + 1)[::3]
+    steps = np.arange(EXPLORE_STEPS)[::3]
     for j, name in enumerate(EXPLORE_NAMES):
         c = VARIANT_COLORS[name]
-        style.curve(ax[0, 0], steps, res["b_norm"][j][::3], color=c, label=name, limit=1e3)
-        style.curve(ax[0, 1], steps, res["loss"][j][::3], color=c, label=name, limit=1e3)
-        style.curve(ax[0, 2], steps, res["w_norm"][j][::3], color=c, label=name, limit=1e3)
+        # one step number for a blow-up in all three panels: each curve is cut where the first of
+        # the three leaves its range
+        cur = [np.array(res[key][j], dtype=float) for key in ("b_norm", "loss", "w_norm")]
+        ks = [diverged_at(v, 1e3) for v in cur]
+        k = min((v for v in ks if v is not None), default=None)
+        if k is not None:
+            for v in cur:
+                v[k:] = np.nan
+        for a, v in zip(ax[0], cur):
+            style.curve(a, steps, v[::3], color=c, label=name, limit=1e3)
     if ylims is None:
         style.rescale(ax[0, 0])
         style.rescale(ax[0, 2])

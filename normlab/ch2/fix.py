@@ -9,6 +9,8 @@ r"""Chapter 2, section 2.4: the fix. Differentiate through the statistics; gamma
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,3 +76,48 @@ def radial_components(seed: int = 0, n: int = 32, d_in: int = 6, c: int = 4):
         return jax.jit(jax.grad(lambda W: jnp.sum(dy * batchnorm.standardize(u @ W + b, hold=not differentiate)[0])))(W)
 
     return jnp.sum(W * grad_w(False), axis=0), jnp.sum(W * grad_w(True), axis=0)
+
+
+def naive_weight_gradient(seed: int = 0, batch: int = 32):
+    r"""Where naive centring's W-gradient goes wrong, in the digits MLP of section 2.3 at
+    initialization (float64 inside :func:`normlab.float64`), for its last hidden layer (above it
+    only the output layer, so the upstream gradient :math:`g = \partial\ell/\partial z` is the same
+    for the naive and the differentiated network).
+
+    With the layer input :math:`h` (rows: the batch of :math:`m`), the naive gradient is
+    :math:`h^\top g`, the true one :math:`(h-\bar h)^\top g`, so they differ by
+    :math:`m\,\bar h\,\bar g^\top` (:math:`\bar h`, :math:`\bar g`: batch means). Returns the
+    relative error of that identity, the size of the extra term against the true gradient, and
+    the cosine between the extra term and the true gradient (a descent direction has cosine > 0)."""
+    from normlab import data
+    from normlab.ch2 import network
+
+    d = data.digits()
+    rng = np.random.default_rng(1000 + seed)
+    dt = jnp.result_type(float)
+    rows = rng.integers(0, d["x_train"].shape[0], batch)
+    x, y = jnp.asarray(d["x_train"][rows], dt), jnp.asarray(d["y_train"][rows])
+    p0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), network.init_params(seed))
+
+    k = len(p0) - 2  # the last hidden layer
+    g_naive, g_true, h, gsum = _split_grads(p0, x, y, k)
+    extra = jnp.outer(jnp.mean(h, 0), gsum)          # m hbar gbar^T = hbar (sum_i g_i)^T
+    cos = jnp.sum(extra * g_true) / (jnp.linalg.norm(extra) * jnp.linalg.norm(g_true))
+    return {"identity": rel_error(g_naive - g_true, extra),
+            "ratio": float(jnp.linalg.norm(extra) / jnp.linalg.norm(g_true)), "cos": float(cos)}
+
+
+@partial(jax.jit, static_argnums=3)
+def _split_grads(p0, x, y, k):
+    """Layer ``k``'s W-gradient of the naive and of the differentiated network (one compiled call,
+    the hold flag traced), its input h, and the naive bias gradient sum_i g_i."""
+    from normlab import nets, train
+    from normlab.ch2 import network
+
+    def grads(hold):
+        L = network.layer(hold, 0.0, 0.0)
+        return jax.grad(lambda p: train.cross_entropy(nets.apply_mlp(p, x, L)[0], y))(p0)
+
+    g = jax.vmap(grads)(jnp.asarray([1.0, 0.0], x.dtype))   # naive, differentiated
+    _, aux = nets.apply_mlp(p0, x, network.layer(1.0, 0.0, 0.0))
+    return g[k]["W"][0], g[k]["W"][1], aux["inputs"][k], g[k]["b"][0]

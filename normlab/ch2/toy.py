@@ -10,7 +10,7 @@ every step, for ever.
   derived rate), :func:`toy_measurements`;
 - the toy with scaling, :math:`x_i = w a_i + b`, :math:`\hat x = (x-\mu)/\sigma` with both
   statistics held constant: :func:`scaled_run`, :func:`collapse_step` (the scale collapses in
-  finite time and the step on :math:`b` then explodes), :func:`scaled_measurements`.
+  finite time, and near the collapse each step on :math:`b`, finite, grows like :math:`1/|w_k|`), :func:`scaled_measurements`.
 
 Gradient descent here is :func:`normlab.train.run`, the book's one loop, on one scalar (or two).
 """
@@ -164,10 +164,10 @@ def toy_measurements(lr: float = 0.01, steps: int = 20):
     }
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=None)
 def scaled_measurements(w0: float = 3.0, lr: float = 0.001, steps: int = 400):
-    """Float64 scaled toy: predicted vs observed collapse step of w, and the size of b after it,
-    next to the centring-only drift over the same number of steps."""
+    """Float64 scaled toy: predicted vs observed collapse step of w, the largest (finite) step on b
+    near it, next to the centring-only drift over the same number of steps."""
     with normlab.float64():
         p = scaled_problem()
         r = scaled_run(p["a"], p["t"], w0, 0.0, lr, steps)
