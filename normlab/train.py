@@ -299,9 +299,9 @@ def status(loss, *, dead=None, test_acc=None, chance: float | None = None, windo
     - **diverged**: the loss became non-finite or larger than ``limit`` (:func:`diverged_at`);
     - **died**: the last ``dead`` value (e.g. ``fit_classifier``'s ``history["dead"]``) is at least
       ``dead_limit``: that many of a hidden layer's ReLU units are off for every example;
-    - **stalled**: the mean loss of the last ``window`` steps is above ``stall`` times the mean of
-      the first ``window`` (it fell by less than 10%), or the last test accuracy is at most
-      1.5 times ``chance``;
+    - **stalled**: the mean loss of the last ``window`` steps is above ``stall`` times the loss at
+      the first step (before any update: an early blow-up cannot make a run look as if it
+      learned), or the last test accuracy is at most twice ``chance``;
     - otherwise **ok**.
     """
     loss = np.asarray(loss, float)
@@ -313,12 +313,12 @@ def status(loss, *, dead=None, test_acc=None, chance: float | None = None, windo
         if d >= dead_limit:
             return Status("died", None, f"died: {100 * d:.0f}% of a hidden layer's units inactive")
     w = max(1, min(window, len(loss) // 4))
-    first, last = float(np.mean(loss[:w])), float(np.mean(loss[-w:]))
+    first, last = float(loss[0]), float(np.mean(loss[-w:]))
     if last > stall * first:
         return Status("stalled", None, f"stalled: loss {first:.3g} -> {last:.3g}")
     if test_acc is not None and chance is not None:
         a = float(np.asarray(test_acc, float).reshape(-1)[-1])
-        if a <= 1.5 * chance:
+        if a <= 2 * chance:
             return Status("stalled", None, f"stalled: test accuracy {100 * a:.0f}% (chance {100 * chance:.0f}%)")
     return Status("ok", None, "trained")
 

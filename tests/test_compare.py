@@ -59,6 +59,10 @@ def test_status_tells_diverged_died_stalled_and_ok():
     assert train.status(falling, dead=[0.95, 0.5]).kind == "ok"       # the last evaluation counts
     assert train.status(np.full(100, 2.3)).kind == "stalled"
     assert train.status(falling, test_acc=[0.1, 0.12], chance=0.1).kind == "stalled"
+    assert train.status(falling, test_acc=[0.1, 0.19], chance=0.1).kind == "stalled"   # 2x chance
+    # an early blow-up does not make a run that ends near its start look trained
+    spike = np.full(100, 2.3); spike[1:10] = 1e3; spike[-10:] = 2.2
+    assert train.status(spike).kind == "stalled"
     assert train.status(falling, test_acc=[0.1, 0.9], chance=0.1).ok
 
 
