@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from normlab import cache
 from normlab import data, nets, train
 from normlab.measure import diverged_at
 
@@ -84,6 +85,7 @@ def compute_training(lr, batch_size, seed=0):
     return out
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def training_grid_seeds() -> dict:
     """:func:`compute_training` on the whole slider grid and every seed of :data:`SEEDS` (one
@@ -176,6 +178,7 @@ def compute_drift(lr, seed=0):
     return out
 
 
+@cache.cached
 @lru_cache(maxsize=None)
 def drift_grid_seeds() -> dict:
     """:func:`compute_drift` for every learning rate of the grid and every seed (one

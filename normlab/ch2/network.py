@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from normlab import cache
 from normlab import data, nets, train
 from normlab.measure import ema
 
@@ -98,6 +99,7 @@ def _evaluate(p, d, hold, scale):
     return train.cross_entropy(logits, d["y_test"]), train.accuracy(logits, d["y_test"])
 
 
+@cache.cached
 @lru_cache(maxsize=8)
 def train_digits(lr: float = 1.0, steps: int = 2000, batch: int = 32, seeds: tuple = (0,),
                  names: tuple = tuple(VARIANTS)):
@@ -163,6 +165,7 @@ EXPLORE_LRS = (0.1, 0.3, 0.9, 2.7)
 EXPLORE_NOISES = (0.0, 0.25, 0.5, 1.0)
 
 
+@cache.cached
 @lru_cache(maxsize=1)
 def explore_grid() -> dict:
     """:func:`explore_compute` on the explorable's whole grid (lr x noise) in one ``jit(vmap)``,
