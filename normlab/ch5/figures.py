@@ -125,6 +125,9 @@ def plot_ics(layer_ratios, D: dict, lrs=None):
                label="one seed" if k == 0 else None)
     a.axhline(1.0, color=style.COLORS["ref"], lw=0.8)
     style.log_y(a)
+    a.set_yticks([0.1, 0.3, 1, 3, 10])
+    a.set_yticklabels(["0.1", "0.3", "1", "3", "10"])
+    a.set_ylim(0.1, 10)
     a.set(xlabel="MLP weight layer", ylabel="ICS per unit step, BN / standard",
           title="MLP: BN / standard", xticks=np.arange(2, L + 1))
     a.legend(fontsize=style.SMALL)
