@@ -20,7 +20,7 @@ import numpy as np
 from normlab.ch5.dln import DLN_LRS, DLN_SEEDS, DLN_STEPS
 from normlab.ch5.evidence import (_dln, _n, _seeds, comparison, dln_ics,  # noqa: F401
                                   ics_layers, landscape_ratios, noisy_summary)
-from normlab.ch5.experiments import ACT_LAYER, EVERY, FIXED_N, GRID_LRS, MAIN_LR, STEPS
+from normlab.ch5.experiments import ACT_LAYER, EVERY, FIXED_N, GRID_LRS, MAIN_LR, STEPS, mlp_seeds
 from normlab.ch5.summaries import FINAL_LAST, PLATEAU_FRAC, landscape_summary, plateau
 from normlab.ch5.theory import identity_errors
 from normlab.claims import (FORMULA_CORRECTED, IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim,
