@@ -53,7 +53,8 @@ def noisy_summary() -> dict:
 def ics_layers(R, a: str = "bn", b: str = "standard") -> dict:
     """Per weight layer, ``a`` / ``b``: the ICS per unit step (mean over checkpoints) and the
     difference of the mean cosines. Layer 1 has no ICS by definition (nothing below it moves)."""
-    rel = np.nanmean(R[a]["ics_rel"], 0) / np.nanmean(R[b]["ics_rel"], 0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # layer 1: 0 / 0
+        rel = np.nanmean(R[a]["ics_rel"], 0) / np.nanmean(R[b]["ics_rel"], 0)
     cos = np.nanmean(R[a]["ics_cos"], 0) - np.nanmean(R[b]["ics_cos"], 0)
     return {"rel": rel, "cos": cos}
 
