@@ -78,7 +78,7 @@ def loss_fn(params, x, y, kind, noise=None, choices=CHOICES):
 def train_mlp(params, x, y, key, kind, lr, noise_level=0.0, *, steps: int, every: int = 10,
               batch: int = BATCH, act_layer: int = ACT_LAYER, choices: Sequence[int] = CHOICES,
               noisy: bool = True, table=None, row=0, base=None, lean: bool = False,
-              checkpoints: bool = True):
+              checkpoints: bool = True, percentiles: bool = True):
     r"""Plain SGD (:func:`normlab.train.run`) on the MLP with hidden layers of ``kind``.
 
     ``kind``, ``lr``, ``noise_level`` and ``key`` may be traced (the function ``vmap``s over them).
@@ -97,7 +97,8 @@ def train_mlp(params, x, y, key, kind, lr, noise_level=0.0, *, steps: int, every
     ``base``: ``(shift, scale - 1)`` of every step's noise at level 1, each (steps, L, batch, C)
     (:func:`normlab.ch5.noise.noise_base` of the same uniforms): the noise at ``noise_level`` is
     then two multiplications (no random numbers, no transcendental functions; the live view).
-    ``lean``: record only ``loss`` and ``act_pct``; ``checkpoints=False``: no checkpoints.
+    ``lean``: record only ``loss`` and ``act_pct`` (``percentiles=False``: not even that);
+    ``checkpoints=False``: no checkpoints.
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     n = x.shape[0]
@@ -118,16 +119,20 @@ def train_mlp(params, x, y, key, kind, lr, noise_level=0.0, *, steps: int, every
         else:
             noise = None
         logits, aux = nets.apply_mlp(p, x[idx], lay, noise=noise)
-        nxt = jax.nn.relu(aux["pre"][act_layer]) @ p[act_layer + 1]["W"]  # the next layer's x = Wu
-        return train.cross_entropy(logits, y[idx]), {"act": aux["pre"][act_layer], "next": nxt,
-                                                     "idx": idx}
+        out = {"act": aux["pre"][act_layer], "idx": idx}
+        if not lean:  # the next layer's x = Wu
+            out["next"] = jax.nn.relu(aux["pre"][act_layer]) @ p[act_layer + 1]["W"]
+        return train.cross_entropy(logits, y[idx]), out
 
     def record(s):
-        a, b = s.aux["act"], s.aux["next"]
-        out = {"loss": s.loss, "act_pct": jnp.sort(a[:, 0])[pct]}
+        a = s.aux["act"]
+        out = {"loss": s.loss}
+        if percentiles:
+            out["act_pct"] = jnp.sort(a[:, 0])[pct]
         if checkpoints:
             out["idx"] = s.aux["idx"]
         if not lean:
+            b = s.aux["next"]
             out.update({"act_mean": jnp.mean(a, 0), "act_std": jnp.std(a, 0),
                         "next_mean": jnp.mean(b, 0), "next_std": jnp.std(b, 0)})
         return out
@@ -325,7 +330,8 @@ def live_base():
 
 
 def train_runs(kinds, lrs, levels, choices: Sequence[int] = CHOICES, noisy: bool = True,
-               seeds=None, table=None, base=None, lean: bool = False, checkpoints: bool = True):
+               seeds=None, table=None, base=None, lean: bool = False, checkpoints: bool = True,
+               percentiles: bool = True):
     """Train one run per (kind, lr, noise level[, seed]) in one ``vmap`` (:func:`train_mlp`).
     Seed ``s`` (an index into :data:`SEEDS`) starts from its own initialization and draws its own
     batches and noise; the noise of every seed is drawn once (:func:`noise_table`) and shared by
@@ -336,7 +342,7 @@ def train_runs(kinds, lrs, levels, choices: Sequence[int] = CHOICES, noisy: bool
     :func:`train_mlp` (seed 0 only)."""
     x, y = _setup()
     kw = dict(steps=STEPS, every=EVERY, choices=choices, noisy=noisy, base=base, lean=lean,
-              checkpoints=checkpoints)
+              checkpoints=checkpoints, percentiles=percentiles)
     if seeds is None:
         p0 = init_params(SEEDS[0])
         return jax.vmap(lambda k, lr, lv: train_mlp(p0, x, y, _train_key(SEEDS[0]), k, lr, lv,

@@ -62,7 +62,8 @@ def landscape_compute(lr):
     """The standard and the BN run at ``lr``, probed along the gradient every EVERY steps; the
     runs record only their loss and checkpoints (what the probes need)."""
     kinds, lrs = jnp.array([0, 1]), jnp.full(2, lr)
-    h = ex.train_runs(kinds, lrs, jnp.zeros(2), choices=(0, 1), noisy=False, lean=True)
+    h = ex.train_runs(kinds, lrs, jnp.zeros(2), choices=(0, 1), noisy=False, lean=True,
+                      percentiles=False)
     return landscape_result(ex.measure_runs(h["ckpt"], h["ckpt_idx"], kinds, lrs, with_ics=False,
                                             choices=(0, 1)))
 
