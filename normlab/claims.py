@@ -203,7 +203,7 @@ class Table:
     @staticmethod
     def control_text(r: Row) -> str:
         if r.control_passed is None:
-            return "none (identity)" if r.verdict in NO_CONTROL else ""
+            return {IDENTITY: "none (identity)", FORMULA_CORRECTED: "none (a corrected formula)"}.get(r.verdict, "")
         return f"{r.control} -> {'PASSES: the check cannot tell' if r.control_passed else 'FAILS, as it should'}"
 
     def head(self) -> tuple:

@@ -91,6 +91,10 @@ class Explorable:
     #: computed them already; the website frames use it, and the live view reads grid points
     #: from it, so JAX recomputes (and compiles) only when a slider leaves the grid.
     grid_fn: Callable | None = None
+    #: optional: a (memoised) function returning a dict of arrays that the live view passes to
+    #: ``compute`` as extra keyword arguments (e.g. a precomputed table of random numbers): they
+    #: are arguments of the compiled program, not constants baked into it.
+    consts: Callable | None = None
     _jitted: Callable | None = field(default=None, repr=False)
     _live_fig: object = field(default=None, repr=False)
     _layout: dict | None = field(default=None, repr=False)
@@ -115,7 +119,8 @@ class Explorable:
                 return jax.tree_util.tree_map(lambda a: np.asarray(a[idx]), self.grid_results())
         if self._jitted is None:
             self._jitted = jax.jit(self.compute)
-        out = self._jitted(**{k: np.asarray(v) for k, v in params.items()})
+        extra = self.consts() if self.consts is not None else {}
+        out = self._jitted(**{k: np.asarray(v) for k, v in params.items()}, **extra)
         return jax.tree_util.tree_map(np.asarray, out)
 
     def figure(self, **params):
@@ -146,7 +151,8 @@ class Explorable:
         """The whole website grid in one ``jit(vmap(compute))`` (or ``grid_fn``), as NumPy arrays."""
         if self.grid_fn is not None:
             return jax.tree_util.tree_map(np.asarray, self.grid_fn())
-        out = grid(self.compute, **{s.name: s.values for s in self.sliders})
+        extra = self.consts() if self.consts is not None else {}
+        out = grid(lambda **kw: self.compute(**kw, **extra), **{s.name: s.values for s in self.sliders})
         return jax.tree_util.tree_map(np.asarray, out)
 
     # ----- the static, kernel-free view ----------------------------------------------------

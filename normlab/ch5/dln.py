@@ -19,7 +19,10 @@ from normlab import data, landscape, nets, train
 from normlab.measure import tree_norm
 
 DLN_DEPTH, DLN_WIDTH, DLN_N = 25, 10, 256
-DLN_LR, DLN_STEPS, DLN_EVERY = 1e-3, 100, 10
+DLN_LR, DLN_STEPS, DLN_EVERY = 1e-3, 1000, 50
+# The ICS sweep (the first is the main rate), one vmap. On the mean loss over DLN_N = 256
+# examples, 1e-4 is the paper's 4e-7 on a summed loss (between its 1e-6 and 1e-7).
+DLN_LRS = (1e-3, 1e-4)
 DLN_SEEDS = (0, 1, 2)  # seed s: data PRNGKey(2s), initialization PRNGKey(2s + 1)
 
 
@@ -65,21 +68,25 @@ def train_dln(params, x, y, bn, lr, *, steps: int, every: int = 10):
 
 @functools.lru_cache(maxsize=4)
 def dln_seeds(lr: float = DLN_LR, steps: int = DLN_STEPS, every: int = DLN_EVERY, n: int = DLN_N,
-              seeds: tuple = DLN_SEEDS) -> list[dict]:
+              seeds: tuple = DLN_SEEDS, lrs: tuple = DLN_LRS) -> list[dict]:
     """The 25-layer deep linear network on Gaussian-teacher data, full-batch GD, standard and BN,
-    for every seed (its own data and initialization), all in one ``vmap``; ICS of every layer
-    every ``every`` steps. Returns one ``{"standard": h, "bn": h, ...}`` per seed."""
+    for every seed (its own data and initialization) and every rate of ``lrs`` (``lr`` among
+    them), all in one ``vmap`` (the rate is traced); ICS of every layer every ``every`` steps.
+    Returns one ``{"standard": h, "bn": h, "sweep": {rate: {"standard": h, "bn": h}}, ...}`` per
+    seed, ``standard`` and ``bn`` at ``lr``."""
+    lrs = tuple(dict.fromkeys((lr,) + tuple(lrs)))
     ds = [data.gaussian_teacher(jax.random.PRNGKey(2 * s), n=n) for s in seeds]
     x, y = jnp.stack([d["x"] for d in ds]), jnp.stack([d["y"] for d in ds])
     P = jax.tree_util.tree_map(lambda *a: jnp.stack(a),
                                *[dln_init(jax.random.PRNGKey(2 * s + 1)) for s in seeds])
-    idx = jnp.repeat(jnp.arange(len(seeds)), 2)
-    bns = jnp.tile(jnp.array([0.0, 1.0]), len(seeds))
-    run = lambda i, bn: train_dln(jax.tree_util.tree_map(lambda a: a[i], P), x[i], y[i], bn, lr,
-                                  steps=steps, every=every)
-    h = jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(run))(idx, bns))
-    return [{"standard": {k: v[2 * i] for k, v in h.items()},
-             "bn": {k: v[2 * i + 1] for k, v in h.items()},
+    runs = [(i, bn, r) for i in range(len(seeds)) for r in lrs for bn in (0.0, 1.0)]
+    idx, bns, rates = (jnp.array(v) for v in zip(*runs))
+    run = lambda i, bn, r: train_dln(jax.tree_util.tree_map(lambda a: a[i], P), x[i], y[i], bn, r,
+                                     steps=steps, every=every)
+    h = jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(run))(idx, bns, rates))
+    at = lambda i, bn, r: {k: v[runs.index((i, bn, r))] for k, v in h.items()}
+    return [{"standard": at(i, 0.0, lr), "bn": at(i, 1.0, lr),
+             "sweep": {r: {"standard": at(i, 0.0, r), "bn": at(i, 1.0, r)} for r in lrs},
              "steps": np.arange(steps), "probe_steps": np.arange(0, steps, every), "lr": lr,
              "seed": s} for i, s in enumerate(seeds)]
 

@@ -28,7 +28,10 @@ import numpy as np
 from normlab import batchnorm, data, landscape, nets, train
 from normlab.ch5.dln import dln_experiment, dln_seeds
 from normlab.ch5.noise import noise_from_uniforms, noise_uniforms
-from normlab.measure import trailing_mean, tree_norm
+from normlab.nets import Noise
+from normlab.measure import tree_norm
+from normlab.ch5.summaries import (FINAL_LAST, PLATEAU_FRAC, SMOOTH, final_loss,  # noqa: F401
+                                    instability, landscape_summary, mean_loss, plateau, removal)
 
 KINDS = ("standard", "bn", "l1", "l2", "linf")
 
@@ -41,9 +44,7 @@ SEEDS = (0, 1, 2)   # seed s: initialization PRNGKey(2s), batch and noise stream
 ACT_LAYER = 2       # the hidden layer (0-based) whose distributions are recorded: layer 3
 NOISE_KEY = 7       # the noise draws of :func:`noise_removal`
 PERCENTILES = (15, 50, 85)  # of one unit's values over the batch (``act_pct``)
-FINAL_LAST = 50     # "final loss": the mean over the last FINAL_LAST steps
-PLATEAU_FRAC = 0.9  # a run has left its plateau when its running-mean loss is below this x the first
-SMOOTH = 10         # the running mean of the loss curves (steps)
+FIXED_N = 512       # the fixed evaluation batch of the distribution measurements: the first images
 
 
 def layer(kind, choices: Sequence[int] = CHOICES) -> nets.BatchNorm:
@@ -76,7 +77,8 @@ def loss_fn(params, x, y, kind, noise=None, choices=CHOICES):
 # ------------------------------------------------------------------------------------------------
 def train_mlp(params, x, y, key, kind, lr, noise_level=0.0, *, steps: int, every: int = 10,
               batch: int = BATCH, act_layer: int = ACT_LAYER, choices: Sequence[int] = CHOICES,
-              noisy: bool = True, table=None, row=0):
+              noisy: bool = True, table=None, row=0, base=None, lean: bool = False,
+              checkpoints: bool = True, percentiles: bool = True):
     r"""Plain SGD (:func:`normlab.train.run`) on the MLP with hidden layers of ``kind``.
 
     ``kind``, ``lr``, ``noise_level`` and ``key`` may be traced (the function ``vmap``s over them).
@@ -92,6 +94,11 @@ def train_mlp(params, x, y, key, kind, lr, noise_level=0.0, *, steps: int, every
     numbers, less work). ``table`` (S, steps, L, 3 batch + 2, C), with ``row`` (may be traced):
     read step t's noise uniforms from ``table[row, t]`` (:func:`noise_table`, the same numbers as
     drawing them from ``key``) instead of drawing them, so that many runs share one stream.
+    ``base``: ``(shift, scale - 1)`` of every step's noise at level 1, each (steps, L, batch, C)
+    (:func:`normlab.ch5.noise.noise_base` of the same uniforms): the noise at ``noise_level`` is
+    then two multiplications (no random numbers, no transcendental functions; the live view).
+    ``lean``: record only ``loss`` and ``act_pct`` (``percentiles=False``: not even that);
+    ``checkpoints=False``: no checkpoints.
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     n = x.shape[0]
@@ -103,22 +110,38 @@ def train_mlp(params, x, y, key, kind, lr, noise_level=0.0, *, steps: int, every
         k, t = kt
         kb, kn = jax.random.split(k)
         idx = jax.random.randint(kb, (batch,), 0, n)
-        u = noise_uniforms(kn, (L, batch, C)) if table is None else table[row, t]
-        noise = noise_from_uniforms(u, noise_level) if noisy else None
+        if base is not None:  # (steps, ...) arrays, or (seeds, steps, ...) read at ``row``
+            sh, sc = (base[0][row, t], base[1][row, t]) if base[0].ndim == 5 else (base[0][t], base[1][t])
+            noise = Noise(1.0 + noise_level * sc, noise_level * sh)
+        elif noisy:
+            u = noise_uniforms(kn, (L, batch, C)) if table is None else table[row, t]
+            noise = noise_from_uniforms(u, noise_level)
+        else:
+            noise = None
         logits, aux = nets.apply_mlp(p, x[idx], lay, noise=noise)
-        nxt = jax.nn.relu(aux["pre"][act_layer]) @ p[act_layer + 1]["W"]  # the next layer's x = Wu
-        return train.cross_entropy(logits, y[idx]), {"act": aux["pre"][act_layer], "next": nxt,
-                                                     "idx": idx}
+        out = {"act": aux["pre"][act_layer], "idx": idx}
+        if not lean:  # the next layer's x = Wu
+            out["next"] = jax.nn.relu(aux["pre"][act_layer]) @ p[act_layer + 1]["W"]
+        return train.cross_entropy(logits, y[idx]), out
 
     def record(s):
-        a, b = s.aux["act"], s.aux["next"]
-        return {"loss": s.loss, "act_mean": jnp.mean(a, 0), "act_std": jnp.std(a, 0),
-                "act_pct": jnp.sort(a[:, 0])[pct], "next_mean": jnp.mean(b, 0),
-                "next_std": jnp.std(b, 0), "idx": s.aux["idx"]}
+        a = s.aux["act"]
+        out = {"loss": s.loss}
+        if percentiles:
+            out["act_pct"] = jnp.sort(a[:, 0])[pct]
+        if checkpoints:
+            out["idx"] = s.aux["idx"]
+        if not lean:
+            b = s.aux["next"]
+            out.update({"act_mean": jnp.mean(a, 0), "act_std": jnp.std(a, 0),
+                        "next_mean": jnp.mean(b, 0), "next_std": jnp.std(b, 0)})
+        return out
 
     _, _, hist = train.run(loss, params, (jax.random.split(key, steps), jnp.arange(steps)), lr=lr,
-                           record=record, every=every, checkpoint=lambda p, _: {"ckpt": p})
-    hist["ckpt_idx"] = hist.pop("idx")[::every]
+                           record=record, every=every if checkpoints else None,
+                           checkpoint=(lambda p, _: {"ckpt": p}) if checkpoints else None)
+    if checkpoints:
+        hist["ckpt_idx"] = hist.pop("idx")[::every]
     return hist
 
 
@@ -140,7 +163,10 @@ def measure_mlp(params, xb, yb, kind, lr, etas_mult=PROBE_MULTIPLES, with_ics: b
         out = {"probe_loss": pr["loss"], "probe_dgrad": pr["grad_change"], "beta": pr["beta"],
                "grad_norm": pr["grad_norm"]}
     if with_ics:
-        gn = out["grad_norm"] if with_probe else tree_norm(jax.grad(f)(params))
+        g = jax.grad(f)(params)
+        gn = out["grad_norm"] if with_probe else tree_norm(g)
+        # the sign of dL/dgamma_j = <g, xhat_j>, which signs Theorem 4.2's extra term
+        out["gamma_pos"] = jnp.mean(jnp.stack([jnp.mean(q["gamma"] > 0) for q in g[:-1]]))
         out["ics_l2"], out["ics_cos"] = landscape.ics(f, params, lr, key="W")
         out["ics_rel"] = out["ics_l2"] / (lr * gn)
         out.setdefault("grad_norm", gn)
@@ -185,6 +211,35 @@ def noise_removal(params, xb, u, kind=1, at: int = ACT_LAYER, level=1.0,
             "after": rms(batchnorm.standardize(xn)[0] - batchnorm.standardize(xc)[0])}
 
 
+def fixed_stats(params, x, key, kind, level, at: int = ACT_LAYER,
+                choices: Sequence[int] = CHOICES):
+    r"""The distributions of hidden layer ``at``'s output :math:`y` (after the noise) and of the next
+    layer's input :math:`x = Wu` on a FIXED batch ``x``, with one fresh noise draw from ``key`` at
+    ``level`` (the identity at 0): per-unit batch mean and std, ``fx_act_mean``, ``fx_act_std``,
+    ``fx_next_mean``, ``fx_next_std`` (C,). Measured at successive checkpoints, their change is the
+    change of the distribution without the batch-to-batch sampling noise that the per-step
+    statistics of :func:`train_mlp` (each step's own batch) mix in."""
+    L, C = len(params) - 1, params[0]["W"].shape[1]
+    n = noise_from_uniforms(noise_uniforms(key, (L, x.shape[0], C)), level)
+    _, aux = nets.apply_mlp(params, x, layer(kind, choices), noise=n)
+    a = aux["pre"][at]
+    b = jax.nn.relu(a) @ params[at + 1]["W"]
+    return {"fx_act_mean": jnp.mean(a, 0), "fx_act_std": jnp.std(a, 0),
+            "fx_next_mean": jnp.mean(b, 0), "fx_next_std": jnp.std(b, 0)}
+
+
+def fixed_runs(ckpt, kinds, levels, choices: Sequence[int] = CHOICES):
+    """:func:`fixed_stats` at every checkpoint of several runs, on the first :data:`FIXED_N`
+    training images; checkpoint ``c`` draws its noise from ``fold_in(PRNGKey(NOISE_KEY), c)``,
+    the same for every run."""
+    x = jnp.asarray(_setup()[0][:FIXED_N])
+    T = jax.tree_util.tree_leaves(ckpt)[0].shape[1]
+    keys = jax.vmap(lambda c: jax.random.fold_in(jax.random.PRNGKey(NOISE_KEY), c))(jnp.arange(T))
+    one = lambda c, k, lv: jax.vmap(lambda p, kk: fixed_stats(p, x, kk, k, lv, choices=choices))(
+        c, keys)
+    return jax.vmap(one)(ckpt, kinds, levels)
+
+
 # ------------------------------------------------------------------------------------------------
 # The runs (memoised: the notebook, the explorables, the claims table and the tests share them)
 # ------------------------------------------------------------------------------------------------
@@ -197,6 +252,8 @@ REMOVAL_RUNS = ("bn+noise",)                        # runs that get :func:`noise
 MAIN_LR, STEPS, EVERY = 0.1, 200, 10
 EXPLORE_LRS = (0.03, 0.1, 0.3, 1.0)                 # the explorables' grids: seed 0
 EXPLORE_LEVELS = (0.0, 1.0, 2.0)
+GRID_LRS = (0.1, 0.3, 1.0)    # the fair comparison: every kind (no noise) at each rate, every seed
+FIXED_RUNS = ("standard", "bn", "bn+noise", "standard+noise", "l1", "l2", "linf")  # fixed batch
 
 
 def _np(tree):
@@ -212,8 +269,18 @@ def specs():
         for lv in EXPLORE_LEVELS:
             for k in (0, 1):
                 out.append((k, lr, lv, SEEDS[0]))
-    out = list(dict.fromkeys(out))
-    return out + [(k, MAIN_LR, lv, s) for s in SEEDS[1:] for _, k, lv in RUNS]
+    out += [(k, MAIN_LR, lv, s) for s in SEEDS[1:] for _, k, lv in RUNS]
+    out += [(k, lr, 0.0, s) for s in SEEDS for lr in GRID_LRS for k in range(len(KINDS))]
+    return list(dict.fromkeys(out))
+
+
+def probe_specs():
+    """The runs that get the landscape probes: the main experiment's :data:`MEASURED` runs of every
+    seed and the landscape explorable's grid (seed 0, standard and BN, every rate of
+    :data:`EXPLORE_LRS`)."""
+    out = [(k, MAIN_LR, 0.0, s) for s in SEEDS for n, k, lv in RUNS if n in MEASURED]
+    out += [(k, lr, 0.0, SEEDS[0]) for lr in EXPLORE_LRS for k in (0, 1)]
+    return list(dict.fromkeys(out))
 
 
 def _main_specs(names):
@@ -252,27 +319,42 @@ def noise_table(seeds: Sequence[int] = SEEDS):
     return jax.vmap(one)(jnp.asarray(seeds))
 
 
+@functools.lru_cache(maxsize=1)
+def live_base():
+    """Seed 0's noise at level 1, ``(shift, scale - 1)``, each (STEPS, L, BATCH, C): the numbers of
+    :func:`noise_table` (the same stream the grid runs draw), transformed once, for the live
+    explorables (:func:`train_mlp`'s ``base``)."""
+    u = noise_table((SEEDS[0],))[0]
+    n = jax.jit(jax.vmap(lambda v: noise_from_uniforms(v, 1.0)))(u)
+    return n.shift, n.scale - 1.0
+
+
 def train_runs(kinds, lrs, levels, choices: Sequence[int] = CHOICES, noisy: bool = True,
-               seeds=None, table=None):
+               seeds=None, table=None, base=None, lean: bool = False, checkpoints: bool = True,
+               percentiles: bool = True):
     """Train one run per (kind, lr, noise level[, seed]) in one ``vmap`` (:func:`train_mlp`).
     Seed ``s`` (an index into :data:`SEEDS`) starts from its own initialization and draws its own
     batches and noise; the noise of every seed is drawn once (:func:`noise_table`) and shared by
     that seed's runs. Without ``seeds`` every run is seed 0 and draws its noise as it goes (the
     live explorables: the same numbers, no table). ``table``: :func:`noise_table`, if the caller
     has it. ``choices``: the kinds among ``kinds``, and ``noisy=False`` when every level is 0
-    (fewer operations; the same numbers)."""
+    (fewer operations; the same numbers). ``base``, ``lean``, ``checkpoints``: see
+    :func:`train_mlp` (seed 0 only)."""
     x, y = _setup()
-    kw = dict(steps=STEPS, every=EVERY, choices=choices, noisy=noisy)
+    kw = dict(steps=STEPS, every=EVERY, choices=choices, noisy=noisy, base=base, lean=lean,
+              checkpoints=checkpoints, percentiles=percentiles)
     if seeds is None:
         p0 = init_params(SEEDS[0])
         return jax.vmap(lambda k, lr, lv: train_mlp(p0, x, y, _train_key(SEEDS[0]), k, lr, lv,
                                                     **kw))(kinds, lrs, levels)
     table = (noise_table() if table is None else table) if noisy else None
+    if table is not None and base is None:  # every seed's noise at level 1, transformed once
+        n = jax.vmap(jax.vmap(lambda v: noise_from_uniforms(v, 1.0)))(table)
+        kw["base"] = (n.shift, n.scale - 1.0)
 
     def run(k, lr, lv, s):
         seed = jnp.asarray(SEEDS)[s]
-        return train_mlp(init_params(seed), x, y, _train_key(seed), k, lr, lv, table=table,
-                         row=s, **kw)
+        return train_mlp(init_params(seed), x, y, _train_key(seed), k, lr, lv, row=s, **kw)
 
     return jax.vmap(run)(kinds, lrs, levels, seeds)
 
@@ -299,24 +381,25 @@ def removal_runs(ckpt, ckpt_idx, kinds, rows, uniforms, choices: Sequence[int] =
     return jax.vmap(one)(ckpt, ckpt_idx, kinds, rows)
 
 
-def _measure_all(probe, ics, removal):
-    """The chapter's measurements, one compiled program: probes of the noise-free runs, ICS of
-    :data:`ICS_RUNS`, noise removal of :data:`REMOVAL_RUNS`."""
+def _measure_all(probe, ics, removal, fixed):
+    """The chapter's measurements, one compiled program: probes of :func:`probe_specs`, ICS of
+    :data:`ICS_RUNS`, noise removal of :data:`REMOVAL_RUNS`, fixed-batch distributions of
+    :data:`FIXED_RUNS`."""
     ics_kinds = tuple(sorted({dict((n, k) for n, k, _ in RUNS)[n] for n in ICS_RUNS}))
     return (measure_runs(*probe, with_ics=False),
             measure_runs(*ics, with_probe=False, choices=ics_kinds),
-            removal_runs(*removal))
+            removal_runs(*removal), fixed_runs(*fixed))
 
 
 @functools.lru_cache(maxsize=1)
 def all_runs():
     """Train every run of :func:`specs` in one ``jit(vmap)`` and measure them at every
     ``EVERY``-th step in a second. Returns ``(specs, hist, measured)`` (NumPy), ``measured``
-    ``{"probe" | "ics" | "removal": (specs, records)}``."""
+    ``{"probe" | "ics" | "removal" | "fixed": (specs, records)}``."""
     runs = specs()
     kinds, lrs, levels, seeds = (jnp.array(v) for v in zip(*runs))
-    sets = {"probe": [r for r in runs if r[2] == 0.0], "ics": _main_specs(ICS_RUNS),
-            "removal": _main_specs(REMOVAL_RUNS)}
+    sets = {"probe": probe_specs(), "ics": _main_specs(ICS_RUNS),
+            "removal": _main_specs(REMOVAL_RUNS), "fixed": _main_specs(FIXED_RUNS)}
     sel = {k: jnp.array([runs.index(r) for r in v]) for k, v in sets.items()}
 
     rows = jnp.array([SEEDS.index(int(s)) for s in np.asarray(seeds)])
@@ -329,17 +412,20 @@ def all_runs():
         take = lambda s: (jax.tree_util.tree_map(lambda a: a[s], h["ckpt"]), h["ckpt_idx"][s])
         return ((*take(sel["probe"]), kinds[sel["probe"]], lrs[sel["probe"]]),
                 (*take(sel["ics"]), kinds[sel["ics"]], lrs[sel["ics"]]),
-                (*take(sel["removal"]), kinds[sel["removal"]], rows[sel["removal"]], u))
+                (*take(sel["removal"]), kinds[sel["removal"]], rows[sel["removal"]], u),
+                (take(sel["fixed"])[0], kinds[sel["fixed"]], levels[sel["fixed"]]))
 
-    lowered = jax.jit(train_fn).lower(kinds, lrs, levels, rows)  # traced once: its shapes
-    shapes = jax.eval_shape(pick, *lowered.out_info)             # give the second program's
+    lowered = jax.jit(train_fn).lower(kinds, lrs, levels, rows)
+    # The second program's argument shapes, from the first's output shapes (jax.eval_shape:
+    # tracing only; ``Lowered.out_info`` does not exist in jax 0.4.20, the declared floor).
+    shapes = jax.eval_shape(lambda *a: pick(*train_fn(*a)), kinds, lrs, levels, rows)
     # XLA compiles on one core; compiling the two programs side by side uses both.
     with ThreadPoolExecutor(2) as ex:
         ft = ex.submit(lowered.compile)
         fm = ex.submit(lambda: jax.jit(_measure_all).lower(*shapes).compile())
         train_c, meas_c = ft.result(), fm.result()
     hist, u = train_c(kinds, lrs, levels, rows)
-    meas = dict(zip(("probe", "ics", "removal"), _np(meas_c(*pick(hist, u)))))
+    meas = dict(zip(("probe", "ics", "removal", "fixed"), _np(meas_c(*pick(hist, u)))))
     hist = _np({k: v for k, v in hist.items() if k not in ("ckpt", "ckpt_idx")})
     return runs, hist, {k: (sets[k], meas[k]) for k in sets}
 
@@ -369,6 +455,13 @@ def mlp_experiment(seed: int = 0) -> dict:
     return out
 
 
+def grid_losses() -> np.ndarray:
+    """The training-loss curves of every kind of :data:`KINDS` (no noise) at every rate of
+    :data:`GRID_LRS` and every seed: (kinds, lrs, seeds, STEPS), for :mod:`normlab.compare`."""
+    return np.array([[[get_run(k, lr, 0.0, s)["loss"] for s in SEEDS] for lr in GRID_LRS]
+                     for k in range(len(KINDS))])
+
+
 def mlp_seeds() -> list[dict]:
     """:func:`mlp_experiment` for every seed of :data:`SEEDS`."""
     return [mlp_experiment(s) for s in SEEDS]
@@ -384,50 +477,3 @@ def run_all():
         return E, dln_experiment()
 
 
-# ------------------------------------------------------------------------------------------------
-# Summaries
-# ------------------------------------------------------------------------------------------------
-def instability(h, where: str = "act", relative: bool = False) -> float:
-    r"""Mean step-to-step change of a layer's per-unit batch mean and std,
-    :math:`\frac1{TC}\sum_{t,j} |\mu_{t+1,j}-\mu_{t,j}| + |s_{t+1,j}-s_{t,j}|`, at ``where``:
-    ``"act"`` the output :math:`y` of layer ``ACT_LAYER`` (after the noise), ``"next"`` the next
-    layer's input :math:`x = Wu` (before its normalization). ``relative``: divided by the mean of
-    :math:`s_{t,j}`, so that networks whose activations have different scales compare."""
-    m, s = np.asarray(h[f"{where}_mean"], float), np.asarray(h[f"{where}_std"], float)
-    d = float(np.mean(np.abs(np.diff(m, axis=0)) + np.abs(np.diff(s, axis=0))))
-    return d / float(np.mean(s)) if relative else d
-
-
-def landscape_summary(h, steps=slice(None)) -> dict:
-    """Averages over the probed steps (``steps``: a slice or mask of them): loss variation (max -
-    min of the loss along the gradient), gradient predictiveness (max of the gradient change),
-    effective beta-smoothness and the gradient's norm."""
-    return {"loss_var": float(np.mean(np.ptp(h["probe_loss"][steps], axis=1))),
-            "grad_change": float(np.mean(np.max(h["probe_dgrad"][steps], axis=1))),
-            "beta": float(np.mean(h["beta"][steps])),
-            "grad_norm": float(np.mean(h["grad_norm"][steps]))}
-
-
-def final_loss(h, last: int = FINAL_LAST) -> float:
-    """The training loss averaged over the last ``last`` steps."""
-    return float(np.mean(h["loss"][-last:]))
-
-
-def mean_loss(h) -> float:
-    """The training loss averaged over the whole run (the area under the curve / T)."""
-    return float(np.mean(h["loss"]))
-
-
-def plateau(h, frac: float = PLATEAU_FRAC, width: int = SMOOTH) -> int:
-    """The number of steps before the running mean of the loss (over ``width`` steps) first falls
-    below ``frac`` times the first step's loss (``STEPS`` if it never does)."""
-    below = np.nonzero(trailing_mean(h["loss"], width) < frac * float(h["loss"][0]))[0]
-    return int(below[0]) if below.size else len(h["loss"])
-
-
-def removal(h) -> dict:
-    """Averages over the checkpoints of :func:`noise_removal`'s records, and the share of the
-    change of the next layer's input that survives its normalization (``kept = after / before``)."""
-    out = {k: float(np.mean(h[k])) for k in ("inject", "before", "after")}
-    out["kept"] = out["after"] / out["before"]
-    return out

@@ -38,20 +38,32 @@ def landscape_result(meas) -> dict:
     return {k: meas[k] for k in ("probe_loss", "probe_dgrad", "beta")}
 
 
-def noisy_compute(lr, noise):
-    """Four runs at one (lr, noise level): standard, BN, and both with the noise (pure JAX). The
-    two noise-free runs skip drawing noise (the same numbers as at level 0, less work)."""
-    kinds = jnp.array([0, 1])
-    calm = ex.train_runs(kinds, jnp.full(2, lr), jnp.zeros(2), choices=(0, 1), noisy=False)
-    noisy = ex.train_runs(kinds, jnp.full(2, lr), jnp.full(2, noise), choices=(0, 1))
-    both = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), calm, noisy)
-    return noisy_result(both)  # in the order of NOISY_SPECS
+def noisy_compute(lr, noise, shift=None, scale=None):
+    """Four runs at one (lr, noise level): standard, BN, and both with the noise (pure JAX), in one
+    ``vmap``, recording only what the figure shows (the loss and one unit's percentiles).
+    ``shift``, ``scale``: seed 0's noise at level 1 (:func:`normlab.ch5.experiments.live_base`,
+    passed as arguments by the explorable): the noise at level ``noise`` is ``noise`` times it,
+    the very numbers the grid runs draw, so the live view computes no random numbers for it.
+    Without them it draws the noise as it goes (the same numbers, slower)."""
+    kinds = jnp.array([k for k, _ in NOISY_SPECS])
+    levels = noise * jnp.array([on for _, on in NOISY_SPECS])
+    base = None if shift is None else (shift, scale)
+    h = ex.train_runs(kinds, jnp.full(4, lr), levels, choices=(0, 1), base=base, lean=True,
+                      checkpoints=False)
+    return noisy_result(h)  # in the order of NOISY_SPECS
+
+
+def _live_base() -> dict:
+    shift, scale = ex.live_base()
+    return {"shift": shift, "scale": scale}
 
 
 def landscape_compute(lr):
-    """The standard and the BN run at ``lr``, probed along the gradient every EVERY steps."""
+    """The standard and the BN run at ``lr``, probed along the gradient every EVERY steps; the
+    runs record only their loss and checkpoints (what the probes need)."""
     kinds, lrs = jnp.array([0, 1]), jnp.full(2, lr)
-    h = ex.train_runs(kinds, lrs, jnp.zeros(2), choices=(0, 1), noisy=False)
+    h = ex.train_runs(kinds, lrs, jnp.zeros(2), choices=(0, 1), noisy=False, lean=True,
+                      percentiles=False)
     return landscape_result(ex.measure_runs(h["ckpt"], h["ckpt_idx"], kinds, lrs, with_ics=False,
                                             choices=(0, 1)))
 
@@ -128,11 +140,16 @@ def noisy_explorable() -> Explorable:
         sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.1, log=True),
                  Slider("noise", "noise level (x paper)", ex.EXPLORE_LEVELS, default=1.0)],
         plot=plot_noisy, title="Noisy BatchNorm: training with injected covariate shift",
+        number="5.2", alt="Two panels over 200 training steps. Left: training-loss curves of the "
+        "standard network, BatchNorm, and both with injected noise. Right: the 15th-85th percentile "
+        "band and median of one layer-3 unit for the standard, BatchNorm and noisy BatchNorm runs.",
+        notice="BN + noise keeps most of BN's head start while its unit's band jumps around; the "
+               "standard network with the same noise falls far behind.",
         caption=f"Training loss of an MLP with {len(ex.SIZES) - 2} hidden layers on the digits "
                 f"(seed {ex.SEEDS[0]}): standard, BatchNorm, and both with time-varying noise on "
                 f"every hidden layer's output (before the ReLU); right: the percentiles of one unit of layer "
                 f"{ex.ACT_LAYER + 1} over training.",
-        grid_fn=noisy_grid)
+        grid_fn=noisy_grid, consts=_live_base)
 
 
 def landscape_explorable() -> Explorable:
@@ -141,6 +158,11 @@ def landscape_explorable() -> Explorable:
         compute=landscape_compute,
         sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.1, log=True)],
         plot=plot_landscape, title="The loss landscape along the gradient, standard vs BN",
+        number="5.6", alt="Three panels over 200 training steps, standard network and BatchNorm: "
+        "the range of the loss along the gradient, the range of the gradient change, and the "
+        "effective beta-smoothness, all on log axes.",
+        notice="On its plateau the standard network's bands are the narrower, after it the wider; "
+               "at rate 1, where it barely trains, BN's bands are the ones that widen.",
         caption=f"At every {_ordinal(ex.EVERY)} training step (seed {ex.SEEDS[0]}), the loss, the "
                 f"gradient change and the effective beta-smoothness when moving eta in "
                 f"{_probe_range()} x lr along the gradient ({len(ex.PROBE_MULTIPLES)} values); "

@@ -108,24 +108,55 @@ def plot_noisy(E: dict, title=None, fig=None, ylims=None):
     return fig
 
 
-def plot_ics(E: dict, D: dict, mlp_layer: int = 3, dln_layer: int = 12):
-    r"""ICS (Definition 2.1) over training for one layer of the MLP (top) and of the deep linear
-    network (bottom), standard vs BN: the l2 difference of G and G', the same per unit of distance
-    moved, :math:`\|G_i - G'_i\|/(\eta\|G\|)`, and their cosine."""
-    fig, ax = style.figure(3, 2, width=3.0, height=2.6)
-    for row, (R, layer, name) in enumerate([(E, mlp_layer, "MLP"), (D, dln_layer, "DLN")]):
-        t = R["probe_steps"]
+def plot_ics(layer_ratios, D: dict, lrs=None):
+    r"""Figure 5.3. Left: the MLP's ICS per unit step (Definition 2.1, divided by
+    :math:`\eta\|G\|`), BN over standard, per weight layer (one marker per seed, layer 1 has none by
+    definition). Right, one panel per learning rate: the distribution of the deep linear network's
+    :math:`\cos\angle(G, G')` over all layers and checkpoints (seed ``D["seed"]``), standard vs
+    BN, as the share of (layer, checkpoint) pairs at or below each cosine: a curve hugging the
+    right edge means almost no ICS."""
+    lrs = list(lrs or D["sweep"])
+    fig, ax = style.figure(1 + len(lrs), 1, width=2.9, height=2.6)
+    a = ax[0, 0]
+    layer_ratios = np.asarray(layer_ratios, float)
+    L = layer_ratios.shape[1]
+    for k, r in enumerate(layer_ratios):
+        a.plot(np.arange(2, L + 1) + 0.08 * (k - 1), r[1:], "o", color=KIND_COLORS["bn"], ms=4,
+               label="one seed" if k == 0 else None)
+    a.axhline(1.0, color=style.COLORS["ref"], lw=0.8)
+    style.log_y(a)
+    a.set_yticks([0.1, 0.3, 1, 3, 10])
+    a.set_yticklabels(["0.1", "0.3", "1", "3", "10"])
+    a.set_ylim(0.1, 10)
+    a.set(xlabel="MLP weight layer", ylabel="ICS per unit step, BN / standard",
+          title="MLP: BN / standard", xticks=np.arange(2, L + 1))
+    a.legend(fontsize=style.SMALL)
+    for j, lr in enumerate(lrs):
+        b = ax[0, 1 + j]
         for n in ("standard", "bn"):
-            for col, k in enumerate(("ics_l2", "ics_rel", "ics_cos")):
-                style.curve(ax[row, col], t, R[n][k][:, layer], color=KIND_COLORS[n],
-                            label=LABELS[n])
-        ax[row, 0].set(xlabel="training step", ylabel=r"$\|G-G'\|_2$",
-                       title=f"{name}, layer {layer + 1}: l2")
-        ax[row, 1].set(xlabel="training step", ylabel=r"$\|G-G'\|_2\,/\,(\eta\|G\|_2)$",
-                       title=f"{name}, layer {layer + 1}: per unit step")
-        ax[row, 2].set(xlabel="training step", ylabel=r"$\cos\angle(G, G')$",
-                       title=f"{name}, layer {layer + 1}: cosine", ylim=(-1.05, 1.05))
-    ax[0, 0].legend(fontsize=style.SMALL)
+            c = np.sort(np.asarray(D["sweep"][lr][n]["ics_cos"], float).ravel())
+            c = c[np.isfinite(c)]
+            b.step(c, np.arange(1, c.size + 1) / c.size, where="post", color=KIND_COLORS[n],
+                   label=LABELS[n])
+        b.set(xlabel=r"$\cos\angle(G, G')$", ylabel="share of layers x checkpoints",
+              title=f"DLN, lr {lr:g}: cosine", xlim=(-1.05, 1.05), ylim=(0, 1.02))
+        b.legend(fontsize=style.SMALL, loc="upper left")
+    return fig
+
+
+def plot_lp_landscape(E: dict, names=("l1", "l2", "linf")):
+    """Figure 5.8: small multiples, one panel per l_p network: the loss variation along the
+    gradient (max - min over the probe step sizes) over training, beside the standard and the BN
+    network."""
+    fig, ax = style.figure(len(names), 1, width=2.9, height=2.6)
+    t = E["probe_steps"]
+    for a, n in zip(ax[0], names):
+        for m in ("standard", "bn", n):
+            a.plot(t, np.ptp(np.asarray(E[m]["probe_loss"], float), axis=1), color=KIND_COLORS[m],
+                   label=LABELS[m], lw=1.4)
+        style.log_y(a)
+        a.set(xlabel="training step", ylabel="loss variation (nats)", title=LABELS[n])
+        a.legend(fontsize=style.SMALL)
     return fig
 
 
@@ -142,12 +173,15 @@ def plot_lp(E: dict):
 
 
 def plot_dln_loss(D: dict):
-    """Training loss of the deep linear network, standard vs BN."""
+    """Figure 5.4: training loss of the deep linear network, standard vs BN, each divided by its own
+    first loss (BN changes the loss at initialization)."""
     fig, ax = style.figure(1, 1, width=4.0, height=2.8)
     for n in ("standard", "bn"):
-        style.curve(ax[0, 0], D["steps"], D[n]["loss"], color=KIND_COLORS[n], label=LABELS[n])
-    ax[0, 0].set(xlabel="gradient step (full batch)", ylabel="mean squared error",
-                 title="25-layer deep linear network")
+        loss = np.asarray(D[n]["loss"], float)
+        style.curve(ax[0, 0], D["steps"], loss / loss[0], color=KIND_COLORS[n], label=LABELS[n])
+    style.log_y(ax[0, 0])
+    ax[0, 0].set(xlabel="gradient step (full batch)", ylabel="loss / its first value",
+                 title=f"25-layer deep linear network, lr {D['lr']:g}")
     ax[0, 0].legend()
     return fig
 
@@ -164,11 +198,17 @@ def _D():
 
 # Every static figure of the chapter, drawn from its experiments (tests/test_figures.py checks
 # that each one is legible: no text on top of text, nothing cut off).
+def _ratios():
+    from normlab.ch5.evidence import ics_layers
+    from normlab.ch5.experiments import mlp_seeds
+    return [ics_layers(E)["rel"] for E in mlp_seeds()]
+
+
 FIGURES = {
     "noisy": lambda: plot_noisy(_E()),
-    "ics": lambda: plot_ics(_E(), _D()),
+    "ics": lambda: plot_ics(_ratios(), _D()),
     "dln_loss": lambda: plot_dln_loss(_D()),
     "landscape": lambda: plot_landscape(_E()),
     "lp": lambda: plot_lp(_E()),
-    "lp_landscape": lambda: plot_landscape(_E(), names=("standard", "bn", "l1", "l2", "linf")),
+    "lp_landscape": lambda: plot_lp_landscape(_E()),
 }

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from normlab.ch5 import answers, dln, evidence as V, experiments as ex, noise, theory
 from normlab.ch5 import claims as C
-from normlab.ch5 import dln, experiments as ex, noise, theory
 from normlab.claims import minmax
 from normlab.glue import glue
 
@@ -20,10 +20,23 @@ L3, L4 = C.L3, C.L4
 
 def show(d: dict) -> None:
     """Glue every ``name: (label, value)`` of ``d``, then print them all (one block of text)."""
-    for name, (_, value) in d.items():
-        glue(name, value)
+    glue_all(d)
     w = max(len(label) for label, _ in d.values())
     print("\n".join(f"{label:>{w}}: {value}" for label, value in d.values()))
+
+
+def glue_all(d: dict) -> None:
+    """Glue every ``name: (label, value)`` of ``d`` for the prose, printing nothing."""
+    for name, (_, value) in d.items():
+        glue(name, value)
+
+
+def every() -> dict:
+    """Every number the chapter's prose quotes (the sections' functions merged)."""
+    out = {}
+    for f in (setup, noisy, ics, landscape, lp, predictions, theory_numbers):
+        out.update(f())
+    return out
 
 
 def _pct(v) -> str:
@@ -48,6 +61,9 @@ def setup() -> dict:
         "dln_n": ("DLN examples", dln.DLN_N), "dln_lr": ("DLN learning rate", dln.DLN_LR),
         "dln_steps": ("DLN steps", dln.DLN_STEPS), "dln_seeds": ("DLN seeds", len(dln.DLN_SEEDS)),
         "dln_every": ("DLN: ICS every (steps)", dln.DLN_EVERY),
+        "dln_lr_small": ("DLN: the sweep's smallest learning rate", min(dln.DLN_LRS)),
+        "grid_lrs": ("the fair comparison's learning rates", ", ".join(f"{x:g}" for x in ex.GRID_LRS)),
+        "fixed_n": ("fixed batch (images)", ex.FIXED_N),
         "n_mu": ("n_mu", noise.NOISE["n_mu"]), "n_sigma": ("n_sigma", noise.NOISE["n_sigma"]),
         "r_mu": ("r_mu", noise.NOISE["r_mu"]), "r_sigma": ("r_sigma", noise.NOISE["r_sigma"]),
         "noise_shift": ("largest shift |m|", round(b["shift"], 6)),
@@ -64,23 +80,27 @@ def setup() -> dict:
 
 def noisy() -> dict:
     """Section 5.2: the four runs and the noise's effect on the distributions (ranges over seeds)."""
-    s = C.noisy_summary()
-    p = C._seeds(lambda E: ex.plateau(E["standard"]))
-    pb = C._seeds(lambda E: ex.plateau(E["bn"]))
+    s = V.noisy_summary()
+    p = V._seeds(lambda E: ex.plateau(E["standard"]))
+    pb = V._seeds(lambda E: ex.plateau(E["bn"]))
     runs = (("std", "standard"), ("bn", "bn"), ("bnn", "bn+noise"), ("stdn", "standard+noise"))
     d = {f"mean_{k}": (f"mean training loss over the run, {n}", minmax(s[f"mean_{n}"]))
          for k, n in runs}
     d.update({f"final_{k}": (f"mean loss over the last {ex.FINAL_LAST} steps, {n}",
                              minmax(s[f"final_{n}"])) for k, n in runs})
+    rel = lambda w, n: s[f"fx_{w}_{n}"] / s[f"fx_{w}_standard"]
     d.update({
         "noisy_vs_bn": ("mean loss, BN + noise / BN", minmax(s["mean_bn+noise"] / s["mean_bn"])),
+        "noisy_final_vs_bn": ("final loss, BN + noise / BN", minmax(s["final_bn+noise"] / s["final_bn"])),
+        "stdn_ratio": ("final loss, standard + noise / standard",
+                       minmax(s["final_standard+noise"] / s["final_standard"], ".1f")),
         "first_stdn": ("first-step loss, standard + noise", minmax(s["first_standard+noise"])),
         "spread_ratio": (f"layer-{L3} spread, BN / standard", minmax(s["std_bn"] / s["std_standard"], ".1f")),
         "plateau_std": ("plateau, standard (steps)", minmax(p, "d")),
         "plateau_bn": ("plateau, BN (steps)", minmax(pb, "d")),
-        "act_abs": (f"change per step at layer {L3}, BN + noise / standard", minmax(s["act_abs"], ".1f")),
-        "next_abs": (f"change per step of layer {L4}'s input, BN + noise / standard", minmax(s["next_abs"], ".1f")),
-        "next_rel": ("the same relative to its spread", minmax(s["next_rel"])),
+        "fx_act": (f"fixed batch: change at layer {L3}, BN + noise / standard", minmax(rel("act", "bn+noise"))),
+        "fx_next": (f"fixed batch: change of layer {L4}'s input, BN + noise / standard", minmax(rel("next", "bn+noise"))),
+        "fx_next_abs": ("the same in absolute terms", minmax(s["fxabs_next_bn+noise"] / s["fxabs_next_standard"], ".1f")),
         "removed": (f"share of one noise draw's change removed by layer {L4}'s BN (%)", _pct(s["removed"])),
     })
     r = [ex.removal(E["bn+noise"]) for E in ex.mlp_seeds()]
@@ -90,61 +110,93 @@ def noisy() -> dict:
 
 
 def ics() -> dict:
-    """Section 5.3: ICS of the MLP and the DLN (ranges over seeds)."""
-    d = {}
-    for name, get in (("mlp", ex.mlp_seeds),
-                      ("dln", lambda: [dln.dln_experiment(seed=s) for s in dln.DLN_SEEDS])):
-        l2, rel, sc, bc = C._ics(get)
-        d.update({f"{name}_l2": (f"{name}: l2, BN / standard", minmax(l2)),
-                  f"{name}_rel": (f"{name}: per unit step, BN / standard", minmax(rel)),
-                  f"{name}_cos_std": (f"{name}: cosine, standard", minmax(sc)),
-                  f"{name}_cos_bn": (f"{name}: cosine, BN", minmax(bc))})
-        if name == "mlp":
-            more = (rel > 1) & (bc < sc)
-            d["mlp_more"] = ("seeds in which BN has more ICS (both measures)", int(np.sum(more)))
-    r = np.array([D["bn"]["loss"][-1] / D["standard"]["loss"][-1]
-                  for D in (dln.dln_experiment(seed=s) for s in dln.DLN_SEEDS)])
-    d["dln_final"] = ("DLN final loss, BN / standard", minmax(r))
+    """Section 5.3: ICS of the MLP per layer and of the DLN at the sweep's rates."""
+    L = [V.ics_layers(E) for E in ex.mlp_seeds()]
+    early = [x["rel"][list(C.EARLY)] for x in L]
+    late = [x["rel"][list(C.LATE)] for x in L]
+    gp = V._seeds(lambda E: float(np.mean(E["bn"]["gamma_pos"])))
+    d = {"mlp_early": ("MLP layers 2-3: ICS per unit step, BN / standard", minmax(early, ".1f")),
+         "mlp_late": ("MLP layers 6-7: the same", minmax(late)),
+         "mlp_cos_early": ("MLP layers 2-3: BN's cosine lower by", minmax([-x["cos"][list(C.EARLY)] for x in L])),
+         "gamma_pos": ("BN MLP: units with dL/dgamma > 0 (%)", _pct(gp))}
+    for tag, lr in (("small", min(dln.DLN_LRS)), ("big", max(dln.DLN_LRS))):
+        v = V.dln_ics(lr)
+        d.update({f"dln_cos_std_{tag}": (f"DLN lr {lr:g}: mean cosine, standard", minmax(v["cos_std"])),
+                  f"dln_cos_bn_{tag}": (f"DLN lr {lr:g}: mean cosine, BN", minmax(v["cos_bn"])),
+                  f"dln_near_std_{tag}": (f"DLN lr {lr:g}: cosine > 0.9, standard (%)", _pct(v["near1_std"])),
+                  f"dln_near_bn_{tag}": (f"DLN lr {lr:g}: cosine > 0.9, BN (%)", _pct(v["near1_bn"])),
+                  f"dln_rel_{tag}": (f"DLN lr {lr:g}: per unit step, BN / standard", minmax(v["rel"], ".1f"))})
+    ends = lambda D, n: float(D[n]["loss"][-1] / D[n]["loss"][0])
+    d["dln_train"] = ("DLN: (final / first loss) BN over standard",
+                      minmax(V._dln(lambda D: ends(D, "bn") / ends(D, "standard"))))
+    d["dln_final"] = ("DLN final loss, BN / standard",
+                      minmax(V._dln(lambda D: float(D["bn"]["loss"][-1] / D["standard"]["loss"][-1]))))
     return d
 
 
 def landscape() -> dict:
-    """Section 5.4: the landscape ratios, standard / BN, over the run, on the plateau, after it."""
+    """Section 5.4: the landscape ratios, standard / BN, over the run, on the plateau, after it;
+    the fair comparison of speed."""
     d = {}
     for phase in ("all", "plateau", "after"):
-        r = C.landscape_ratios(phase)
-        f = ".0f" if phase == "after" else ".2f" if phase == "plateau" else ".1f"
+        r = V.landscape_ratios(phase)
+        f = ".2f" if phase == "plateau" else ".0f" if phase == "after" else ".1f"
         d[f"lv_{phase}"] = (f"loss variation, standard / BN ({phase})", minmax(r["loss_var"], f))
         d[f"gc_{phase}"] = (f"gradient change, standard / BN ({phase})", minmax(r["grad_change"], ".2f" if phase == "plateau" else ".1f"))
         d[f"beta_{phase}"] = (f"effective beta, standard / BN ({phase})", minmax(r["beta"]))
         d[f"gn_{phase}"] = (f"gradient norm, standard / BN ({phase})", minmax(r["grad_norm"]))
+    c = V.comparison("mean")
+    d["faster"] = ("mean loss at each one's best lr, standard / BN", minmax(c.ratio("standard", "bn")))
+    d["best_std"] = ("best lr, standard (mean loss)", f"{c.best_lr['standard']:g}")
+    d["best_bn"] = ("best lr, BN (mean loss)", f"{c.best_lr['bn']:g}")
+    d["excluded"] = ("runs excluded from the comparison", c.excluded_text())
     return d
 
 
 def lp() -> dict:
-    """Section 5.6: the l_p networks against BN and the standard network."""
-    d = {}
+    """Section 'Going further': the l_p networks against BN and the standard network."""
+    d, s, c = {}, V.noisy_summary(), V.comparison("final")
     for n in C.LP:
-        d[f"{n}_lv"] = (f"{n}: loss variation / BN's", minmax(C._seeds(
+        d[f"{n}_lv"] = (f"{n}: loss variation / BN's", minmax(V._seeds(
             lambda E, n=n: ex.landscape_summary(E[n])["loss_var"] / ex.landscape_summary(E["bn"])["loss_var"])))
-        d[f"{n}_mean"] = (f"{n}: mean loss", minmax(C._seeds(lambda E, n=n: ex.mean_loss(E[n]))))
-        for where, lab in (("act", f"layer {L3}"), ("next", f"layer {L4}'s input")):
-            d[f"{n}_{where}"] = (f"{n}: relative change per step at {lab} / standard's", minmax(C._seeds(
-                lambda E, n=n, w=where: ex.instability(E[n], w, True) / ex.instability(E["standard"], w, True))))
-    d["bn_mean"] = ("BN: mean loss", minmax(C._seeds(lambda E: ex.mean_loss(E["bn"]))))
-    d["near"] = ("'comparable': a mean loss at most this x BN's", C.NEAR)
-    d["std_mean"] = ("standard: mean loss", minmax(C._seeds(lambda E: ex.mean_loss(E["standard"]))))
+        d[f"{n}_mean"] = (f"{n}: mean loss at lr {ex.MAIN_LR:g}", minmax(V._seeds(lambda E, n=n: ex.mean_loss(E[n]))))
+        d[f"{n}_best"] = (f"{n}: final loss / BN's, each at its best lr", minmax(c.ratio(n, "bn")))
+        d[f"{n}_next"] = (f"{n}: fixed-batch change of layer {L4}'s input / standard's",
+                          minmax(s[f"fx_next_{n}"] / s["fx_next_standard"]))
+    d["bn_mean"] = ("BN: mean loss", minmax(V._seeds(lambda E: ex.mean_loss(E["bn"]))))
+    d["near"] = ("'comparable': a final loss at most this x BN's", C.NEAR)
+    d["std_mean"] = ("standard: mean loss", minmax(V._seeds(lambda E: ex.mean_loss(E["standard"]))))
+    d["lp_excluded"] = ("runs excluded", c.excluded_text())
+    return d
+
+
+def predictions() -> dict:
+    """The predict questions' answers (:mod:`normlab.ch5.answers`), seed 0."""
+    d = {}
+    for lr in (0.1, 0.3):
+        a = answers.noisy_point(lr, 2.0)
+        t = f"{lr:g}".replace(".", "")
+        for n, k in (("standard", "std"), ("bn+noise", "bnn")):
+            for m in ("final", "mean"):
+                d[f"p{t}_{k}_{m}"] = (f"lr {lr:g}, noise 2: {m} loss, {n}", f"{a[n][m]:.2f}")
+    w = answers.landscape_widening()
+    for n, k in (("standard", "std"), ("bn", "bn")):
+        d[f"w_{k}_band"] = (f"band at lr 1 / at lr 0.1, {n}", f"{w[n]['band']:.1f}")
+        d[f"w_{k}_dec"] = (f"band height change on the log axis (decades), {n}", f"{w[n]['decades']:+.1f}")
+        d[f"w_{k}_beta"] = (f"median effective beta at lr 1, {n}", f"{w[n]['beta_hi']:.1f}")
     return d
 
 
 def theory_numbers() -> dict:
-    """Section 5.5: the random instances and the identities' largest error."""
+    """Section 5.5: the random instances, the identities' largest error, the printed forms'."""
     import normlab
 
     with normlab.float64():
         r, sc = theory.thm41(0), theory.thm41_scale(0)
+    e = theory.identity_errors()
     return {"inst_m": ("batch size m", theory.INSTANCE_M), "inst_c": ("units", theory.INSTANCE_C),
             "kept": ("share of ||g||^2 the projections keep", f"{r['kept']:.1%}"),
             "scale_ratio": ("gradient norm^2 ratio for W -> 2W", f"{sc['ratio']:.6f}"),
-            "identity_err": ("largest relative error of the identities",
-                             f"{theory.identity_errors()['max']:.0e}")}
+            "identity_err": ("largest relative error of the identities", f"{e['max']:.0e}"),
+            "thm41_printed": ("Theorem 4.1 as printed: largest relative error", f"{e['printed']['thm41']:.0%}"),
+            "thm44_printed": ("Theorem 4.4 as printed: largest relative error", f"{e['printed']['thm44']:.0%}")}

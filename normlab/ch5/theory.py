@@ -2,10 +2,10 @@ r"""Chapter 5, section 5.5: the theory, for one BN layer with :math:`\epsilon = 
 batch variance, float64 (Theorem 4.1, Theorem 4.2, Observation 4.3, Lemma 4.5), each identity
 checked against JAX autodiff.
 
-The symbols are the paper's (section 4.1), not the book's notation page: :math:`y = Wx` is the
-layer's output before BN (the book's :math:`x = Wu`), :math:`\hat y` its standardization,
-:math:`z = \gamma\hat y + \beta` the BN output (the book's :math:`y`) and
-:math:`g = \partial\mathcal L/\partial z` the upstream gradient."""
+The chapter states them in the book's symbols: :math:`x = Wu` the layer's output before BN,
+:math:`\hat x` its standardization, :math:`y = \gamma\hat x + \beta` the BN output and
+:math:`g = \partial\mathcal L/\partial y` the upstream gradient. The code's variable names follow
+the paper's (``y`` before BN, ``yhat``, ``z`` after it)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,10 @@ def _thm41_core(y, gamma, beta, coeffs, j):
     yhat, sigma = standardize(y)
     g = jax.grad(loss_z)(gamma * yhat + beta)[:, j]
     lhs = jnp.sum(jax.grad(bn_loss)(y, gamma, beta, loss_z)[:, j] ** 2)
-    return lhs, thm41_rhs(g, yhat[:, j], gamma[j], sigma[j]), jnp.sum(g * g)
+    m = y.shape[0]
+    printed = gamma[j] ** 2 / sigma[j] ** 2 * (jnp.sum(g * g) - jnp.sum(g) ** 2 / m
+                                               - jnp.dot(g, yhat[:, j]) ** 2 / jnp.sqrt(m))
+    return lhs, thm41_rhs(g, yhat[:, j], gamma[j], sigma[j]), jnp.sum(g * g), printed
 
 
 INSTANCE_M, INSTANCE_C = 7, 3  # the random instances' batch size and number of units
@@ -77,13 +80,14 @@ INSTANCE_M, INSTANCE_C = 7, 3  # the random instances' batch size and number of 
 
 def thm41(seed: int = 0, j: int = 0, m: int = INSTANCE_M):
     """Theorem 4.1 on a random instance: ``{"lhs": ||grad_y_j L_hat||^2 (autodiff), "rhs", "rel",
-    "plain": ||g||^2, "kept": the share ||Pg||^2 / ||g||^2 that the two projections leave}``."""
-    lhs, rhs, plain = _thm41_core(*_instance_arrays(seed, m, INSTANCE_C), j)
+    "plain": ||g||^2, "kept": the share ||Pg||^2 / ||g||^2 that the two projections leave,
+    "rel_printed": the relative error of the paper's printed form, 1/sqrt(m) on the last term}``."""
+    lhs, rhs, plain, printed = _thm41_core(*_instance_arrays(seed, m, INSTANCE_C), j)
     y, gamma, _, _ = _instance_arrays(seed, m, INSTANCE_C)
     sigma = standardize(y)[1][j]
     kept = float(rhs) * float(sigma) ** 2 / float(gamma[j]) ** 2 / float(plain)
     return {"lhs": float(lhs), "rhs": float(rhs), "rel": rel_error(lhs, rhs), "plain": float(plain),
-            "kept": kept}
+            "kept": kept, "rel_printed": rel_error(lhs, printed)}
 
 
 def thm41_scale(seed: int = 0, k: float = 2.0, j: int = 0, m: int = INSTANCE_M):
@@ -134,6 +138,47 @@ def thm42(seed: int = 0, j: int = 0, m: int = INSTANCE_M):
     return {"lhs": float(lhs), "rhs": float(rhs), "rel": rel_error(lhs, rhs)}
 
 
+def thm44(seed: int = 0, j: int = 0, m: int = INSTANCE_M, d: int = 5, lam: float = 1.5):
+    r"""Theorem 4.4 (the minimax bound over inputs :math:`\|U\| \le \lambda`), corrected, on a
+    random instance: the weights of unit :math:`j` get the gradient :math:`U^	op v` with
+    :math:`v = 
+abla_{x_j}\hat{\mathcal L}` (autodiff through BN) for the layer input :math:`U`
+    (m, d). Holding :math:`v` (the upstream gradient and the batch statistics) fixed while
+    :math:`U` varies, as the paper's proof does, :math:`\max_{\|U\|\le\lambda}\|U^	op v\|^2 =
+    \lambda^2\|v\|^2`, attained at :math:`U^* = \lambda\,v b^	op/\|v\|`, and Theorem 4.1 turns it
+    into :math:`rac{\gamma^2}{\sigma_j^2}ig(g_j - \lambda^2 m\mu_g^2 - rac{\lambda^2}{m}
+    \langle g, \hat x_j
+angle^2ig)` with :math:`g_j = \max_{\|U\|\le\lambda}\|U^	op g\|^2 =
+    \lambda^2\|g\|^2` and :math:`\mu_g` the mean of :math:`g`.
+
+    Returns ``max`` (at :math:`U^*`), ``random`` (the largest over 200 random :math:`U` of
+    spectral norm :math:`\lambda`: never above), ``corrected`` (the formula), ``printed`` (the
+    paper's printed :math:`rac{\gamma^2}{\sigma_j^2}(g_j^2 - m\mu_g^2 - \lambda^2\langle g,
+    \hat x_j
+angle^2)`), ``rel`` (max vs corrected) and ``rel_printed``."""
+    y, gamma, beta, coeffs = _instance_arrays(seed, m, INSTANCE_C)
+    loss_z = functools.partial(_loss_from, coeffs=coeffs)
+    yhat, sigma = standardize(y)
+    g = jax.grad(loss_z)(gamma * yhat + beta)[:, j]
+    v = jax.grad(bn_loss)(y, gamma, beta, loss_z)[:, j]
+    rng = np.random.default_rng(seed + 100)
+    b = rng.normal(size=d)
+    U_star = lam * jnp.outer(v, b) / (jnp.linalg.norm(v) * np.linalg.norm(b))
+    best = float(jnp.sum((U_star.T @ v) ** 2))
+    rand = 0.0
+    for _ in range(200):
+        U = rng.normal(size=(m, d))
+        U = lam * U / np.linalg.norm(U, 2)
+        rand = max(rand, float(np.sum((U.T @ np.asarray(v)) ** 2)))
+    gj, mu = lam**2 * float(jnp.sum(g * g)), float(jnp.mean(g))
+    ip = float(jnp.dot(g, yhat[:, j]))
+    pre = float(gamma[j]) ** 2 / float(sigma[j]) ** 2
+    corrected = pre * (gj - lam**2 * m * mu**2 - lam**2 / m * ip**2)
+    printed = pre * (gj**2 - m * mu**2 - lam**2 * ip**2)
+    return {"max": best, "random": rand, "corrected": corrected, "printed": printed,
+            "rel": rel_error(best, corrected), "rel_printed": rel_error(printed, corrected)}
+
+
 def lemma45(seed: int = 0, shape=(6, 4)):
     r"""The last step of Lemma 4.5's proof on a random instance with :math:`\langle W_0, W^*\rangle > 0`,
     and the scale invariance the proof rests on.
@@ -173,7 +218,8 @@ def obs43(seed: int = 0):
 def identity_errors(seeds=(0, 1, 2)) -> dict:
     """The largest relative error of each identity over ``seeds`` random instances (float64):
     ``thm41``, ``thm42``, ``lemma45`` (its last step), ``invariance`` (BN at k*W* vs W*),
-    ``obs43``; ``max`` over all of them."""
+    ``obs43``, ``thm44`` (corrected); ``max`` over all of them; ``printed``: the largest relative
+    error of the paper's printed Theorem 4.1 and 4.4 over the same instances."""
     from normlab import float64
 
     with float64():
@@ -181,6 +227,10 @@ def identity_errors(seeds=(0, 1, 2)) -> dict:
                "thm42": max(thm42(s)["rel"] for s in seeds),
                "lemma45": max(lemma45(s)["rel"] for s in seeds),
                "invariance": max(lemma45(s)["invariance"] for s in seeds),
-               "obs43": max(obs43(s) for s in seeds)}
+               "obs43": max(obs43(s) for s in seeds),
+               "thm44": max(thm44(s)["rel"] for s in seeds)}
+        printed = {"thm41": max(thm41(s)["rel_printed"] for s in seeds),
+                   "thm44": max(thm44(s)["rel_printed"] for s in seeds)}
     out["max"] = max(out.values())
+    out["printed"] = printed  # the largest relative error of the paper's printed forms
     return out
