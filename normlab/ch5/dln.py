@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from normlab import cache
 from normlab import data, landscape, nets, train
 from normlab.measure import tree_norm
 
@@ -66,6 +67,7 @@ def train_dln(params, x, y, bn, lr, *, steps: int, every: int = 10):
     return h
 
 
+@cache.cached
 @functools.lru_cache(maxsize=4)
 def dln_seeds(lr: float = DLN_LR, steps: int = DLN_STEPS, every: int = DLN_EVERY, n: int = DLN_N,
               seeds: tuple = DLN_SEEDS, lrs: tuple = DLN_LRS) -> list[dict]:

@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 
+from normlab import cache
 from normlab import compare as cmp
 from normlab import train
 from normlab.ch5.dln import DLN_SEEDS, dln_experiment
@@ -91,6 +92,7 @@ def landscape_ratios(phase: str = "all", a: str = "standard", b: str = "bn") -> 
 
 
 # ---- fair comparisons on the learning-rate grid ---------------------------------------------------
+@cache.cached
 @functools.lru_cache(maxsize=None)
 def comparison(criterion: str = "final") -> cmp.Comparison:
     """Every kind of :data:`KINDS` at its own best rate of :data:`GRID_LRS`, over :data:`SEEDS`:

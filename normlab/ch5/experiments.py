@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from normlab import cache
 from normlab import batchnorm, data, landscape, nets, train
 from normlab.ch5.dln import dln_experiment, dln_seeds
 from normlab.ch5.noise import noise_from_uniforms, noise_uniforms
@@ -391,6 +392,7 @@ def _measure_all(probe, ics, removal, fixed):
             removal_runs(*removal), fixed_runs(*fixed))
 
 
+@cache.cached
 @functools.lru_cache(maxsize=1)
 def all_runs():
     """Train every run of :func:`specs` in one ``jit(vmap)`` and measure them at every
