@@ -281,30 +281,43 @@ def _claim_eq8():
             f"WN + mean-only BN layer vs the hand chain {layer:.0e}", ok)
 
 
+SPEED_SHARE = 0.5  # "much of the speed-up": at least half of BN's, in steps saved (mean over seeds)
+
+
 def _speed_check(cmp, fast):
-    """``fast`` at its best rate ends below 0.8 of plain at plain's best, in every seed, and BN
-    at its best does not beat plain at its own in every seed (no BN speed-up to match)."""
-    return bool(np.all(cmp.ratio(fast, "plain") < 0.8)) and cmp.wins("BN", "plain") < 3
+    """Each variant at its own best rate by the speed criterion: BN reaches the threshold in fewer
+    steps than plain in every seed (there is a speed-up), ``fast`` does too in every seed, and
+    ``fast`` saves at least SPEED_SHARE of the steps BN saves (means over seeds)."""
+    steps = lambda n: cmp.at_best[n].astype(float)
+    if any(cmp.best_lr[n] is None for n in ("plain", "BN", fast)):
+        return False, float("nan")
+    bn_gain = steps("plain").mean() - steps("BN").mean()
+    share = (steps("plain").mean() - steps(fast).mean()) / bn_gain if bn_gain > 0 else float("nan")
+    ok = (cmp.wins("BN", "plain") == len(cmp.seeds) and cmp.wins(fast, "plain") == len(cmp.seeds)
+          and bool(share >= SPEED_SHARE))
+    return ok, share
+
+
+def _steps(cmp, n) -> str:
+    return f"{', '.join(f'{v:.0f}' for v in cmp.at_best[n])} (lr {cmp.best_lr[n]:.2g})"
 
 
 def _claim_speed():
-    cmp = experiment.comparison()
-    ok = _speed_check(cmp, "WN + data init")
-    sm = lambda n: cmp.summary(n, ".2g")
-    sp = experiment.speed()
-    return (f"{cmp.criterion}, each variant at its own best lr of 7 (0.01-10), 3 seeds, "
-            f"{cmp.excluded_text()}: plain {sm('plain')}; WN {sm('WN')}; WN + data init "
-            f"{sm('WN + data init')} (x{minmax(cmp.ratio('WN + data init', 'plain'))} of plain's, "
-            f"seed by seed); BN {sm('BN')} (x{minmax(cmp.ratio('BN', 'plain'))}): no BN speed-up to "
-            f"match. At lr 0.01-0.1 alone data init looked x{sp['plain'][0] / sp['WN + data init'][0]:.1f} "
-            f"faster, mostly its larger effective learning rate", ok)
+    cmp = experiment.comparison(metric="speed")
+    ok, share = _speed_check(cmp, "WN + data init")
+    ratio = lambda n: minmax(cmp.ratio(n, "plain"))
+    return (f"{cmp.criterion}, each variant at its own best lr of 7 (0.01-10), per seed (3 seeds), "
+            f"{cmp.excluded_text()}: plain {_steps(cmp, 'plain')}; BN {_steps(cmp, 'BN')}, "
+            f"x{ratio('BN')} of plain's steps; WN + data init {_steps(cmp, 'WN + data init')}, "
+            f"x{ratio('WN + data init')}, {100 * share:.0f}% of BN's saving; WN alone "
+            f"{_steps(cmp, 'WN')}, x{ratio('WN')}", ok)
 
 
 def _control_speed():
-    cmp = experiment.comparison()
-    ok = _speed_check(cmp, "WN")
+    cmp = experiment.comparison(metric="speed")
+    ok, share = _speed_check(cmp, "WN")
     return (f"WN without the data init in its place: x{minmax(cmp.ratio('WN', 'plain'))} of "
-            f"plain's loss, seed by seed", ok)
+            f"plain's steps, seed by seed, {100 * share:.0f}% of BN's saving", ok)
 
 
 def _best_check(acc, spread_of):
@@ -410,14 +423,15 @@ CLAIMS = [
           verdict=IDENTITY),
     Claim(3, "The mean-only BN gradient (eq. 8) equals autodiff, alone and inside the WN layer",
           "Eq. 8: grad_t L = grad_t~ L - mu[grad_t~ L]", _claim_eq8, verdict=IDENTITY),
-    Claim(3, "Digits MLP, SGD, each variant at its own best learning rate: WN + data init ends "
-             "with a lower training loss than plain in every seed, but BN gives no speed-up over "
-             "plain, so there is no 'speed-up of full BN' for WN to provide",
+    Claim(3, "Digits MLP, SGD, each variant at its own best learning rate, steps to reach a "
+             "training loss of 0.3: BN is faster than plain in every seed, and WN with the "
+             "data-dependent init saves at least half of BN's steps (faster than plain in every "
+             "seed); WN alone saves none",
           "Sec. 2.2: 'our weight normalization method provides much of the speed-up of full batch "
-          "normalization'", _claim_speed, verdict=NOT_REPRODUCED, control=_control_speed,
-          differs="a 3-layer MLP on 8x8 digits for 200 SGD steps, where BN does not train faster "
-                  "than the plain network; on the paper's CIFAR-10 CNN, where BN does, the "
-                  "comparison could come out as the paper says"),
+          "normalization'", _claim_speed, verdict=PARTLY, control=_control_speed,
+          differs="reproduced for WN with the paper's data-dependent init (its section 3), not for "
+                  "WN alone; a 3-layer MLP on 8x8 digits, 200 SGD steps, one threshold, not the "
+                  "paper's CIFAR-10 CNN under Adam, where WN alone may well gain more"),
     Claim(3, "Digits MLP: at their own best learning rates all five variants reach about the same "
              "test accuracy; WN + mean-only BN is not measurably the best",
           "Fig. 2 (CIFAR-10 test error): WN + mean-only BN 7.31%, BN 8.05%, normal param. 8.43%, "
