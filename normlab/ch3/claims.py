@@ -8,6 +8,7 @@ import numpy as np
 
 from normlab.ch3 import (experiment, gradients, growth, initialization, mean_only, relation,
                          reparam, stabilization)
+from normlab import data
 from normlab.claims import IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim, minmax
 
 NOISE_SEEDS = (0, 1, 2)
@@ -83,10 +84,12 @@ def _control_stabilization():
     r = stabilization.stabilization_seeds()
     ok = _stabilization_check(r["plain_norm_ratio"], r["plain_eff_ratio"], r["plain_loss"],
                               r["plain_loss"])
-    return (f"the plain network (no WN: the brake removed), same runs: ||W|| "
-            f"x{minmax(r['plain_norm_ratio'][0])} -> x{minmax(r['plain_norm_ratio'][-1])}, but its "
-            f"effective learning rate stays eta ({minmax(r['plain_eff_ratio'])} of eta) at every "
-            f"noise", ok)
+    return (f"the plain network (no WN: the brake removed), same runs. What this control cannot "
+            f"detect: its ||W|| grows with noise too (x{minmax(r['plain_norm_ratio'][0])} -> "
+            f"x{minmax(r['plain_norm_ratio'][-1], '.1f')}), more than WN's ||v||, so the growth part "
+            f"of the check passes here; it fails only by construction (the plain effective learning "
+            f"rate is eta by definition, {minmax(r['plain_eff_ratio'])} of eta, and a loss is not "
+            f"below itself). What separates the two networks is the loss at lr 1, not the norm", ok)
 
 
 def effective_lr_range() -> dict:
@@ -192,15 +195,24 @@ def _control_adam():
             f"{100 * g['shrink'].max():.2f}% of column-steps shrank", _adam_check(g))
 
 
+def _direction_spread(ratio) -> float:
+    """How much sigma[a]/||v|| varies across directions v: max/min - 1 (0 when one g fits all)."""
+    return float(np.max(ratio) / np.min(ratio) - 1)
+
+
 def _claim_whitened():
     r = relation.whitened_check()
-    spread = float(np.abs(r["digits_ratio"] - 1).max())
-    ok = r["white"] < 1e-12 and float(np.abs(r["sigma_ratio"] - 1).max()) < 1e-12 and spread > 0.3
-    return (f"exactly whitened batch: BN(xv) vs WN xv/||v|| {r['white']:.0e}, sigma[t]/||v|| = 1 to "
-            f"{np.abs(r['sigma_ratio'] - 1).max():.0e}; digits inputs: sigma[t]/||v|| "
-            f"{r['digits_ratio'].min():.2f}-{r['digits_ratio'].max():.2f}, BN vs WN differ by "
-            f"{r['digits']:.2f}; across directions sigma[t]/||v|| varies x"
-            f"{r['digits_ratio'].max() / r['digits_ratio'].min():.2f}", ok)
+    spread = _direction_spread(r["digits_ratio"])
+    ident = max(r["white"], r["scaled"], _direction_spread(r["sigma_ratio"]),
+                _direction_spread(r["scaled_ratio"]))
+    ok = ident < 1e-12 and float(np.abs(r["sigma_ratio"] - 1).max()) < 1e-12 and spread > 0.3
+    return (f"exactly whitened batch: BN(a) vs WN a/||v|| (a = v.x) {r['white']:.0e}, "
+            f"sigma[a]/||v|| = 1 to {np.abs(r['sigma_ratio'] - 1).max():.0e}; the same batch times "
+            f"s = {relation.SCALE:g}: sigma[a]/||v|| = {r['scaled_ratio'].mean():.2f} for every v "
+            f"(spread {_direction_spread(r['scaled_ratio']):.0e}), BN vs WN/s {r['scaled']:.0e}; "
+            f"digits inputs: sigma[a]/||v|| {r['digits_ratio'].min():.2f}-"
+            f"{r['digits_ratio'].max():.2f} across directions (x{1 + spread:.2f}: no single g "
+            f"undoes it), BN vs WN differ by {r['digits']:.2f}", ok)
 
 
 def noise_over_seeds(seeds=NOISE_SEEDS):
@@ -277,7 +289,7 @@ def _claim_eq8():
     layer = mean_only.layer_check()
     ok = max(r["vjp"], r["grad_b"], r["jacobian"], r["sums_to_zero"], layer) < 1e-12 and r["fd"] < 1e-7
     return (f"eq. 8 vs jax.vjp {r['vjp']:.0e}, vs finite differences {r['fd']:.0e}; Jacobian "
-            f"I - 11^T/m to {r['jacobian']:.0e}; sum_i grad_t = 0 to {r['sums_to_zero']:.0e}; the "
+            f"I - 11^T/m to {r['jacobian']:.0e}; sum_i grad_a = 0 to {r['sums_to_zero']:.0e}; the "
             f"WN + mean-only BN layer vs the hand chain {layer:.0e}", ok)
 
 
@@ -335,7 +347,9 @@ def _claim_best():
     return (f"final test accuracy at each variant's own best lr (3 seeds, {cmp.excluded_text()}): "
             + ", ".join(f"{n} {best[n]:.1f}% (lr {cmp.best_lr[n]:.2g})" for n in order)
             + f"; the gap ({gap:.1f} points) is within the spread over seeds (up to "
-              f"{max(spread.values()):.1f} points)", ok)
+              f"{max(spread.values()):.1f} points; one test image is "
+              f"{100 / len(data.digits()['y_test']):.2f}): a gap of the paper's size could not be "
+              f"seen", ok)
 
 
 def _control_best():
@@ -343,8 +357,10 @@ def _control_best():
     acc = {n: 100 * float(s[n]["acc"][0].mean()) for n in experiment.VARIANTS}
     spread = {n: 100 * float(np.ptp(s[n]["acc"][0])) for n in experiment.VARIANTS}
     ok, gap = _best_check(acc, spread)
-    return (f"all five at one rate, lr {experiment.LRS[0]:g}: gap {gap:.1f} points against a spread "
-            f"of up to {max(spread.values()):.1f}", ok)
+    return (f"all five at one rate, lr {experiment.LRS[0]:g} (under-stepped): gap {gap:.1f} points "
+            f"against a spread of up to {max(spread.values()):.1f}. This control only shows the "
+            f"check can fail on a gross gap; it cannot show a 0.4-1.2 point gap would be detected "
+            f"(it would not)", ok)
 
 
 def stabilization_summary() -> str:
@@ -400,11 +416,14 @@ CLAIMS = [
           "Sec. 2.1: 'does not strictly hold for optimizers ... like Adam ... However, "
           "qualitatively we still find the same effect to hold'", _claim_adam, verdict=PARTLY,
           control=_control_adam,
-          differs="a digits MLP for 200 steps at lr 0.001-0.01, not the paper's CIFAR-10 CNN over "
-                  "200 epochs; over a long run, or at the paper's rates, the sign may differ"),
-    Claim(3, "For zero-mean inputs with covariance s^2 I, sigma[t] is proportional to ||v|| for "
-             "every v, and BN of the pre-activation equals WN; for the digits it does not",
-          "Sec. 2.2: for whitened inputs 'mu[t] = 0 and sigma[t] = ||v||', and BN 'is equivalent "
+          differs="at the paper's own rate for WN (0.003, its Fig. 1) ||v|| shrank over our 200 "
+                  "steps; what differs is the model (a digits MLP, not its CIFAR-10 CNN), the "
+                  "length of the run (200 steps, not 200 epochs) and the schedule (none); over a "
+                  "long run the sign may differ"),
+    Claim(3, "For zero-mean inputs with covariance s^2 I, sigma[v.x] = s ||v|| for every v, and BN "
+             "of the summed input equals WN up to the common factor s, which g absorbs; for the "
+             "digits sigma[v.x]/||v|| varies across directions, so no single g makes them equal",
+          "Sec. 2.2 (its t is v.x): for whitened inputs 'mu[t] = 0 and sigma[t] = ||v||', and BN 'is equivalent "
           "to' WN", _claim_whitened, verdict=IDENTITY),
     Claim(3, "WN adds no batch noise: one example's output does not depend on the rest of its "
              "batch (by construction)",
@@ -422,7 +441,7 @@ CLAIMS = [
           "subsequent minibatches may have slightly different statistics'", _claim_init,
           verdict=IDENTITY),
     Claim(3, "The mean-only BN gradient (eq. 8) equals autodiff, alone and inside the WN layer",
-          "Eq. 8: grad_t L = grad_t~ L - mu[grad_t~ L]", _claim_eq8, verdict=IDENTITY),
+          "Eq. 8 (its t is our a = v.x): grad_t L = grad_t~ L - mu[grad_t~ L]", _claim_eq8, verdict=IDENTITY),
     Claim(3, "Digits MLP, SGD, each variant at its own best learning rate, steps to reach a "
              "training loss of 0.3: BN is faster than plain in every seed, and WN with the "
              "data-dependent init saves at least half of BN's steps (faster than plain in every "
@@ -438,6 +457,8 @@ CLAIMS = [
           "WN 8.46%, mean-only BN 8.52%", _claim_best, verdict=NOT_REPRODUCED,
           control=_control_best,
           differs="~97% accuracy on 8x8 digits after 200 steps leaves no room for the paper's "
-                  "0.4-1.2 point gaps on CIFAR-10 after 200 epochs; at that scale the ordering "
-                  "may well appear"),
+                  "0.4-1.2 point gaps on CIFAR-10 after 200 epochs, and the check has no power at "
+                  "that effect size (it passes for any gap within the spread over seeds, which "
+                  "exceeds the paper's gaps), and the best rate is chosen on the same test "
+                  "accuracy; at the paper's scale the ordering may well appear"),
 ]

@@ -34,13 +34,18 @@ def whiten(x):
     return x @ q @ np.diag(e ** -0.5) @ q.T
 
 
+SCALE = 0.3  # the white batch scaled by s: covariance s^2 I, sigma[a] = s ||v|| for every v
+
+
 @lru_cache(maxsize=None)
 def whitened_check(n: int = 256, k: int = 10, units: int = 6, seed: int = 0) -> dict:
-    r"""BN of :math:`t = xv` (:math:`\gamma = 1, \beta = 0, \epsilon = 0`) against WN
-    :math:`t/\|v\|` (float64), for an exactly whitened Gaussian batch (``white``: relative error;
-    ``sigma_ratio``: :math:`\sigma[t]/\|v\|` per unit, which is 1) and for the digits
-    (``digits``: relative error; ``digits_ratio``: :math:`\sigma[t]/\|v\|` per unit, far from 1,
-    and ``digits_mean``: :math:`|\mu[t]|/\sigma[t]`)."""
+    r"""BN of :math:`a = xv` (:math:`\gamma = 1, \beta = 0, \epsilon = 0`) against WN
+    :math:`a/\|v\|` (float64), for an exactly whitened Gaussian batch (``white``: relative error;
+    ``sigma_ratio``: :math:`\sigma[a]/\|v\|` per unit, which is 1), for the same batch scaled
+    (``scaled``: BN against WN/s for the white batch times s = SCALE, covariance s^2 I;
+    ``scaled_ratio``: sigma/||v||, which is s for every unit), and for the digits
+    (``digits``: relative error; ``digits_ratio``: :math:`\sigma[a]/\|v\|` per unit, unequal across units,
+    and ``digits_mean``: :math:`|\mu[a]|/\sigma[a]`)."""
     rng = np.random.default_rng(seed)
     x = whiten(rng.normal(size=(n, k)))
     v = rng.normal(size=(k, units)) * np.exp(rng.normal(0, 1, units))
@@ -56,7 +61,9 @@ def whitened_check(n: int = 256, k: int = 10, units: int = 6, seed: int = 0) -> 
         f = jax.jit(both)
         bn, wn, ratio, _ = [np.asarray(a) for a in f(x, v)]
         bnd, wnd, ratio_d, mean_d = [np.asarray(a) for a in f(xd, vd)]
+        bns, wns, ratio_s, _ = [np.asarray(a) for a in f(SCALE * x, v)]
     return {"white": rel_error(bn, wn), "sigma_ratio": ratio, "digits": rel_error(bnd, wnd),
+            "scaled": rel_error(bns, wns / SCALE), "scaled_ratio": ratio_s,
             "digits_ratio": ratio_d, "digits_mean": np.abs(mean_d),
             "whiteness": float(max(np.abs(x.mean(0)).max(), np.abs(x.T @ x / n - np.eye(k)).max()))}
 
