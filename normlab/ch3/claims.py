@@ -444,8 +444,9 @@ CLAIMS = [
           "Sec. 2.2: 'Weight normalization can thus be viewed as a cheaper and less noisy "
           "approximation to batch normalization'", _claim_wn_noise, verdict=IDENTITY),
     Claim(3, "Mean-only BN's noise is Gaussian and smaller than BN's; BN's minibatch standard "
-             "deviation rescales a unit by a highly kurtotic factor sigma/sigma_B at batch sizes "
-             "up to 16, less so at 32-64",
+             "deviation rescales a unit by a heavy-tailed factor sigma/sigma_B at batch sizes up "
+             "to 16 (highly kurtotic at 8-16; at 4, where its kurtosis does not converge, by a "
+             "tail probability far above a Gaussian's), less so at 32-64",
           "Sec. 4: mean-only noise 'has much lighter tails than the highly kurtotic noise caused by "
           "the minibatch estimate of the variance'", _claim_mean_only_noise, verdict=REPRODUCED,
           control=_control_mean_only_noise),
