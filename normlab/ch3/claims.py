@@ -8,6 +8,7 @@ import numpy as np
 
 from normlab.ch3 import (experiment, gradients, growth, initialization, mean_only, relation,
                          reparam, stabilization)
+from normlab import data
 from normlab.claims import IDENTITY, NOT_REPRODUCED, PARTLY, REPRODUCED, Claim, minmax
 
 NOISE_SEEDS = (0, 1, 2)
@@ -83,10 +84,12 @@ def _control_stabilization():
     r = stabilization.stabilization_seeds()
     ok = _stabilization_check(r["plain_norm_ratio"], r["plain_eff_ratio"], r["plain_loss"],
                               r["plain_loss"])
-    return (f"the plain network (no WN: the brake removed), same runs: ||W|| "
-            f"x{minmax(r['plain_norm_ratio'][0])} -> x{minmax(r['plain_norm_ratio'][-1])}, but its "
-            f"effective learning rate stays eta ({minmax(r['plain_eff_ratio'])} of eta) at every "
-            f"noise", ok)
+    return (f"the plain network (no WN: the brake removed), same runs. What this control cannot "
+            f"detect: its ||W|| grows with noise too (x{minmax(r['plain_norm_ratio'][0])} -> "
+            f"x{minmax(r['plain_norm_ratio'][-1], '.1f')}), more than WN's ||v||, so the growth part "
+            f"of the check passes here; it fails only by construction (the plain effective learning "
+            f"rate is eta by definition, {minmax(r['plain_eff_ratio'])} of eta, and a loss is not "
+            f"below itself). What separates the two networks is the loss at lr 1, not the norm", ok)
 
 
 def effective_lr_range() -> dict:
@@ -192,15 +195,24 @@ def _control_adam():
             f"{100 * g['shrink'].max():.2f}% of column-steps shrank", _adam_check(g))
 
 
+def _direction_spread(ratio) -> float:
+    """How much sigma[a]/||v|| varies across directions v: max/min - 1 (0 when one g fits all)."""
+    return float(np.max(ratio) / np.min(ratio) - 1)
+
+
 def _claim_whitened():
     r = relation.whitened_check()
-    spread = float(np.abs(r["digits_ratio"] - 1).max())
-    ok = r["white"] < 1e-12 and float(np.abs(r["sigma_ratio"] - 1).max()) < 1e-12 and spread > 0.3
-    return (f"exactly whitened batch: BN(xv) vs WN xv/||v|| {r['white']:.0e}, sigma[t]/||v|| = 1 to "
-            f"{np.abs(r['sigma_ratio'] - 1).max():.0e}; digits inputs: sigma[t]/||v|| "
-            f"{r['digits_ratio'].min():.2f}-{r['digits_ratio'].max():.2f}, BN vs WN differ by "
-            f"{r['digits']:.2f}; across directions sigma[t]/||v|| varies x"
-            f"{r['digits_ratio'].max() / r['digits_ratio'].min():.2f}", ok)
+    spread = _direction_spread(r["digits_ratio"])
+    ident = max(r["white"], r["scaled"], _direction_spread(r["sigma_ratio"]),
+                _direction_spread(r["scaled_ratio"]))
+    ok = ident < 1e-12 and float(np.abs(r["sigma_ratio"] - 1).max()) < 1e-12 and spread > 0.3
+    return (f"exactly whitened batch: BN(a) vs WN a/||v|| (a = v.x) {r['white']:.0e}, "
+            f"sigma[a]/||v|| = 1 to {np.abs(r['sigma_ratio'] - 1).max():.0e}; the same batch times "
+            f"s = {relation.SCALE:g}: sigma[a]/||v|| = {r['scaled_ratio'].mean():.2f} for every v "
+            f"(spread {_direction_spread(r['scaled_ratio']):.0e}), BN vs WN/s {r['scaled']:.0e}; "
+            f"digits inputs: sigma[a]/||v|| {r['digits_ratio'].min():.2f}-"
+            f"{r['digits_ratio'].max():.2f} across directions (x{1 + spread:.2f}: no single g "
+            f"undoes it), BN vs WN differ by {r['digits']:.2f}", ok)
 
 
 def noise_over_seeds(seeds=NOISE_SEEDS):
@@ -220,15 +232,19 @@ def _claim_wn_noise():
 
 
 SMALL_M = 16  # the batch sizes at which the paper's "highly kurtotic" is tested: m <= 16
+NO_KURTOSIS = 5  # at m <= 5 the fourth moment of sigma/sigma_B is infinite: a tail probability instead
+GAUSS_TAIL = 0.0027  # P(|z| > 3 sd) for a Gaussian
 
 
-def _noise_check(kb, km, sb, sm, m):
-    """Arrays (seed, m): the first noise's median excess kurtosis is above 1 at every m <= 16 and
-    every seed, the second's within 0.2 of a Gaussian's at every m; the second noise's std is
-    sqrt(m-1)/m within 10% and below the first's, and the first's falls with every doubling of m."""
-    small = m <= SMALL_M
-    heavy = bool(np.all(kb[:, small] > 1.0))
-    gauss = float(np.abs(km).max()) < 0.2
+def _noise_check(kb, km, sb, sm, m, pb, pm):
+    """Arrays (seed, m): the first noise's median excess kurtosis is above 1 at 5 < m <= 16 and,
+    at m <= 5 where the kurtosis does not converge, its tail probability ``pb`` is above 10 times
+    a Gaussian's, in every seed; the second noise's kurtosis is within 0.2 of a Gaussian's and its
+    tail probability ``pm`` within a factor 2 of a Gaussian's at every m; the second noise's std
+    is sqrt(m-1)/m within 10% and below the first's, and the first's falls with every doubling of m."""
+    mid, tiny = (m > NO_KURTOSIS) & (m <= SMALL_M), m <= NO_KURTOSIS
+    heavy = bool(np.all(kb[:, mid] > 1.0)) and bool(np.all(pb[:, tiny] > 10 * GAUSS_TAIL))
+    gauss = float(np.abs(km).max()) < 0.2 and bool(np.all(np.abs(np.log(pm / GAUSS_TAIL)) < np.log(2)))
     theory = float(np.abs(sm - np.sqrt(m - 1) / m).max() / (np.sqrt(m[-1] - 1) / m[-1])) < 0.1
     return heavy and gauss and theory and bool(np.all(sm < sb)) and bool(np.all(np.diff(sb, axis=1) < 0))
 
@@ -237,27 +253,37 @@ def _noise_arrays():
     rs, ts = noise_over_seeds(), tails_over_seeds()
     kb = np.array([t["bn"]["median"] for t in ts])
     km = np.array([t["mean_only"]["median"] for t in ts])
+    pb = np.array([t["bn"]["tail_median"] for t in ts])
+    pm = np.array([t["mean_only"]["tail_median"] for t in ts])
     sb = np.array([r["bn"]["std"] for r in rs])
     sm = np.array([r["mean_only"]["std"] for r in rs])
-    return kb, km, sb, sm, rs[0]["m"]
+    return kb, km, sb, sm, rs[0]["m"], pb, pm
 
 
 def _claim_mean_only_noise():
-    kb, km, sb, sm, m = _noise_arrays()
-    ok = _noise_check(kb, km, sb, sm, m)
+    kb, km, sb, sm, m, pb, pm = _noise_arrays()
+    ok = _noise_check(kb, km, sb, sm, m, pb, pm)
+    tiny = [i for i, k in enumerate(m) if k <= NO_KURTOSIS]
+    rest = [i for i, k in enumerate(m) if k > NO_KURTOSIS]
     return (f"digits, random v, {kb.shape[0]} seeds, 20000 batches per size, median over 16 units: "
-            f"excess kurtosis of BN's sigma/sigma_B "
-            + ", ".join(f"{minmax(kb[:, i], '.3g')} (m={k})" for i, k in enumerate(m))
-            + f"; of mean-only BN's (mu_B - mu)/sigma {km.min():.2f} to {km.max():.2f} (Gaussian). "
-              f"One example's output noise: mean-only std = sqrt(m-1)/m, below BN's at every m; "
-              f"BN's falls from {minmax(sb[:, 0])} (m={m[0]}) to {minmax(sb[:, -1])} (m={m[-1]})", ok)
+            + "; ".join(f"at m={m[i]} the kurtosis of BN's sigma/sigma_B does not converge (infinite "
+                        f"fourth moment for Gaussian inputs), but P(sigma/sigma_B > {relation.TAIL:g}) = "
+                        f"{minmax(100 * pb[:, i], '.1f')}%" for i in tiny)
+            + "; its excess kurtosis "
+            + ", ".join(f"{minmax(kb[:, i], '.3g')} (m={m[i]})" for i in rest)
+            + f"; mean-only BN's (mu_B - mu)/sigma: excess kurtosis {km.min():.2f} to {km.max():.2f}, "
+              f"beyond 3 sd in {100 * pm.min():.2f}-{100 * pm.max():.2f}% of batches (Gaussian: "
+              f"{100 * GAUSS_TAIL:.2f}%). One example's output noise: mean-only std = sqrt(m-1)/m, "
+              f"below BN's at every m; BN's falls from {minmax(sb[:, 0])} (m={m[0]}) to "
+              f"{minmax(sb[:, -1])} (m={m[-1]})", ok)
 
 
 def _control_mean_only_noise():
-    kb, km, sb, sm, m = _noise_arrays()
-    ok = _noise_check(km, km, sm, sm * 0.999, m)
+    kb, km, sb, sm, m, pb, pm = _noise_arrays()
+    ok = _noise_check(km, km, sm, sm * 0.999, m, pm, pm)
     return (f"mean-only BN's noise in BN's place (the variance estimate removed): median excess "
-            f"kurtosis {km.min():.2f} to {km.max():.2f} at every m", ok)
+            f"kurtosis {km.min():.2f} to {km.max():.2f} at every m, beyond 3 sd in "
+            f"{100 * pm.min():.2f}-{100 * pm.max():.2f}% of batches", ok)
 
 
 def _claim_init():
@@ -277,34 +303,47 @@ def _claim_eq8():
     layer = mean_only.layer_check()
     ok = max(r["vjp"], r["grad_b"], r["jacobian"], r["sums_to_zero"], layer) < 1e-12 and r["fd"] < 1e-7
     return (f"eq. 8 vs jax.vjp {r['vjp']:.0e}, vs finite differences {r['fd']:.0e}; Jacobian "
-            f"I - 11^T/m to {r['jacobian']:.0e}; sum_i grad_t = 0 to {r['sums_to_zero']:.0e}; the "
+            f"I - 11^T/m to {r['jacobian']:.0e}; sum_i grad_a = 0 to {r['sums_to_zero']:.0e}; the "
             f"WN + mean-only BN layer vs the hand chain {layer:.0e}", ok)
 
 
+SPEED_SHARE = 0.5  # "much of the speed-up": at least half of BN's, in steps saved (mean over seeds)
+
+
 def _speed_check(cmp, fast):
-    """``fast`` at its best rate ends below 0.8 of plain at plain's best, in every seed, and BN
-    at its best does not beat plain at its own in every seed (no BN speed-up to match)."""
-    return bool(np.all(cmp.ratio(fast, "plain") < 0.8)) and cmp.wins("BN", "plain") < 3
+    """Each variant at its own best rate by the speed criterion: BN reaches the threshold in fewer
+    steps than plain in every seed (there is a speed-up), ``fast`` does too in every seed, and
+    ``fast`` saves at least SPEED_SHARE of the steps BN saves (means over seeds)."""
+    steps = lambda n: cmp.at_best[n].astype(float)
+    if any(cmp.best_lr[n] is None for n in ("plain", "BN", fast)):
+        return False, float("nan")
+    bn_gain = steps("plain").mean() - steps("BN").mean()
+    share = (steps("plain").mean() - steps(fast).mean()) / bn_gain if bn_gain > 0 else float("nan")
+    ok = (cmp.wins("BN", "plain") == len(cmp.seeds) and cmp.wins(fast, "plain") == len(cmp.seeds)
+          and bool(share >= SPEED_SHARE))
+    return ok, share
+
+
+def _steps(cmp, n) -> str:
+    return f"{', '.join(f'{v:.0f}' for v in cmp.at_best[n])} (lr {cmp.best_lr[n]:.2g})"
 
 
 def _claim_speed():
-    cmp = experiment.comparison()
-    ok = _speed_check(cmp, "WN + data init")
-    sm = lambda n: cmp.summary(n, ".2g")
-    sp = experiment.speed()
-    return (f"{cmp.criterion}, each variant at its own best lr of 7 (0.01-10), 3 seeds, "
-            f"{cmp.excluded_text()}: plain {sm('plain')}; WN {sm('WN')}; WN + data init "
-            f"{sm('WN + data init')} (x{minmax(cmp.ratio('WN + data init', 'plain'))} of plain's, "
-            f"seed by seed); BN {sm('BN')} (x{minmax(cmp.ratio('BN', 'plain'))}): no BN speed-up to "
-            f"match. At lr 0.01-0.1 alone data init looked x{sp['plain'][0] / sp['WN + data init'][0]:.1f} "
-            f"faster, mostly its larger effective learning rate", ok)
+    cmp = experiment.comparison(metric="speed")
+    ok, share = _speed_check(cmp, "WN + data init")
+    ratio = lambda n: minmax(cmp.ratio(n, "plain"))
+    return (f"{cmp.criterion}, each variant at its own best lr of 7 (0.01-10), per seed (3 seeds), "
+            f"{cmp.excluded_text()}: plain {_steps(cmp, 'plain')}; BN {_steps(cmp, 'BN')}, "
+            f"x{ratio('BN')} of plain's steps; WN + data init {_steps(cmp, 'WN + data init')}, "
+            f"x{ratio('WN + data init')}, {100 * share:.0f}% of BN's saving; WN alone "
+            f"{_steps(cmp, 'WN')}, x{ratio('WN')}", ok)
 
 
 def _control_speed():
-    cmp = experiment.comparison()
-    ok = _speed_check(cmp, "WN")
+    cmp = experiment.comparison(metric="speed")
+    ok, share = _speed_check(cmp, "WN")
     return (f"WN without the data init in its place: x{minmax(cmp.ratio('WN', 'plain'))} of "
-            f"plain's loss, seed by seed", ok)
+            f"plain's steps, seed by seed, {100 * share:.0f}% of BN's saving", ok)
 
 
 def _best_check(acc, spread_of):
@@ -322,7 +361,9 @@ def _claim_best():
     return (f"final test accuracy at each variant's own best lr (3 seeds, {cmp.excluded_text()}): "
             + ", ".join(f"{n} {best[n]:.1f}% (lr {cmp.best_lr[n]:.2g})" for n in order)
             + f"; the gap ({gap:.1f} points) is within the spread over seeds (up to "
-              f"{max(spread.values()):.1f} points)", ok)
+              f"{max(spread.values()):.1f} points; one test image is "
+              f"{100 / len(data.digits()['y_test']):.2f}): a gap of the paper's size could not be "
+              f"seen", ok)
 
 
 def _control_best():
@@ -330,8 +371,10 @@ def _control_best():
     acc = {n: 100 * float(s[n]["acc"][0].mean()) for n in experiment.VARIANTS}
     spread = {n: 100 * float(np.ptp(s[n]["acc"][0])) for n in experiment.VARIANTS}
     ok, gap = _best_check(acc, spread)
-    return (f"all five at one rate, lr {experiment.LRS[0]:g}: gap {gap:.1f} points against a spread "
-            f"of up to {max(spread.values()):.1f}", ok)
+    return (f"all five at one rate, lr {experiment.LRS[0]:g} (under-stepped): gap {gap:.1f} points "
+            f"against a spread of up to {max(spread.values()):.1f}. This control only shows the "
+            f"check can fail on a gross gap; it cannot show a 0.4-1.2 point gap would be detected "
+            f"(it would not)", ok)
 
 
 def stabilization_summary() -> str:
@@ -387,19 +430,23 @@ CLAIMS = [
           "Sec. 2.1: 'does not strictly hold for optimizers ... like Adam ... However, "
           "qualitatively we still find the same effect to hold'", _claim_adam, verdict=PARTLY,
           control=_control_adam,
-          differs="a digits MLP for 200 steps at lr 0.001-0.01, not the paper's CIFAR-10 CNN over "
-                  "200 epochs; over a long run, or at the paper's rates, the sign may differ"),
-    Claim(3, "For zero-mean inputs with covariance s^2 I, sigma[t] is proportional to ||v|| for "
-             "every v, and BN of the pre-activation equals WN; for the digits it does not",
-          "Sec. 2.2: for whitened inputs 'mu[t] = 0 and sigma[t] = ||v||', and BN 'is equivalent "
+          differs="at the paper's own rate for WN (0.003, its Fig. 1) ||v|| shrank over our 200 "
+                  "steps; what differs is the model (a digits MLP, not its CIFAR-10 CNN), the "
+                  "length of the run (200 steps, not 200 epochs) and the schedule (none); over a "
+                  "long run the sign may differ"),
+    Claim(3, "For zero-mean inputs with covariance s^2 I, sigma[v.x] = s ||v|| for every v, and BN "
+             "of the summed input equals WN up to the common factor s, which g absorbs; for the "
+             "digits sigma[v.x]/||v|| varies across directions, so no single g makes them equal",
+          "Sec. 2.2 (its t is v.x): for whitened inputs 'mu[t] = 0 and sigma[t] = ||v||', and BN 'is equivalent "
           "to' WN", _claim_whitened, verdict=IDENTITY),
     Claim(3, "WN adds no batch noise: one example's output does not depend on the rest of its "
              "batch (by construction)",
           "Sec. 2.2: 'Weight normalization can thus be viewed as a cheaper and less noisy "
           "approximation to batch normalization'", _claim_wn_noise, verdict=IDENTITY),
     Claim(3, "Mean-only BN's noise is Gaussian and smaller than BN's; BN's minibatch standard "
-             "deviation rescales a unit by a highly kurtotic factor sigma/sigma_B at batch sizes "
-             "up to 16, less so at 32-64",
+             "deviation rescales a unit by a heavy-tailed factor sigma/sigma_B at batch sizes up "
+             "to 16 (highly kurtotic at 8-16; at 4, where its kurtosis does not converge, by a "
+             "tail probability far above a Gaussian's), less so at 32-64",
           "Sec. 4: mean-only noise 'has much lighter tails than the highly kurtotic noise caused by "
           "the minibatch estimate of the variance'", _claim_mean_only_noise, verdict=REPRODUCED,
           control=_control_mean_only_noise),
@@ -409,21 +456,24 @@ CLAIMS = [
           "subsequent minibatches may have slightly different statistics'", _claim_init,
           verdict=IDENTITY),
     Claim(3, "The mean-only BN gradient (eq. 8) equals autodiff, alone and inside the WN layer",
-          "Eq. 8: grad_t L = grad_t~ L - mu[grad_t~ L]", _claim_eq8, verdict=IDENTITY),
-    Claim(3, "Digits MLP, SGD, each variant at its own best learning rate: WN + data init ends "
-             "with a lower training loss than plain in every seed, but BN gives no speed-up over "
-             "plain, so there is no 'speed-up of full BN' for WN to provide",
+          "Eq. 8 (its t is our a = v.x): grad_t L = grad_t~ L - mu[grad_t~ L]", _claim_eq8, verdict=IDENTITY),
+    Claim(3, "Digits MLP, SGD, each variant at its own best learning rate, steps to reach a "
+             "training loss of 0.3: BN is faster than plain in every seed, and WN with the "
+             "data-dependent init saves at least half of BN's steps (faster than plain in every "
+             "seed); WN alone saves none",
           "Sec. 2.2: 'our weight normalization method provides much of the speed-up of full batch "
-          "normalization'", _claim_speed, verdict=NOT_REPRODUCED, control=_control_speed,
-          differs="a 3-layer MLP on 8x8 digits for 200 SGD steps, where BN does not train faster "
-                  "than the plain network; on the paper's CIFAR-10 CNN, where BN does, the "
-                  "comparison could come out as the paper says"),
+          "normalization'", _claim_speed, verdict=PARTLY, control=_control_speed,
+          differs="reproduced for WN with the paper's data-dependent init (its section 3), not for "
+                  "WN alone; a 3-layer MLP on 8x8 digits, 200 SGD steps, one threshold, not the "
+                  "paper's CIFAR-10 CNN under Adam, where WN alone may well gain more"),
     Claim(3, "Digits MLP: at their own best learning rates all five variants reach about the same "
              "test accuracy; WN + mean-only BN is not measurably the best",
           "Fig. 2 (CIFAR-10 test error): WN + mean-only BN 7.31%, BN 8.05%, normal param. 8.43%, "
           "WN 8.46%, mean-only BN 8.52%", _claim_best, verdict=NOT_REPRODUCED,
           control=_control_best,
           differs="~97% accuracy on 8x8 digits after 200 steps leaves no room for the paper's "
-                  "0.4-1.2 point gaps on CIFAR-10 after 200 epochs; at that scale the ordering "
-                  "may well appear"),
+                  "0.4-1.2 point gaps on CIFAR-10 after 200 epochs, and the check has no power at "
+                  "that effect size (it passes for any gap within the spread over seeds, which "
+                  "exceeds the paper's gaps), and the best rate is chosen on the same test "
+                  "accuracy; at the paper's scale the ordering may well appear"),
 ]

@@ -161,6 +161,19 @@ def speed(res=None, lrs=(0.01, 0.0316, 0.1)) -> dict:
 
 
 CRITERION = "mean training loss of the last 20 of 200 steps"
+SPEED_THRESHOLD = 0.3  # nats: the loss a run must reach (10-step trailing mean) to count as fast
+SPEED_CRITERION = (f"steps until the training loss (trailing mean of 10 steps) falls below "
+                   f"{SPEED_THRESHOLD:g} ({STEPS + 1} if never)")
+
+
+def steps_to(loss, threshold: float = SPEED_THRESHOLD, window: int = 10) -> np.ndarray:
+    """Per run (leading axes of ``loss``, steps last): the first step at which the trailing mean
+    of ``window`` losses is below ``threshold``; STEPS + 1 if it never is (the speed criterion:
+    how soon a run gets somewhere, not where all runs end)."""
+    c = np.cumsum(np.asarray(loss, float), axis=-1)
+    sm = np.concatenate([c[..., window - 1:window], c[..., window:] - c[..., :-window]], -1) / window
+    hit = sm < threshold
+    return np.where(hit.any(-1), hit.argmax(-1) + window, loss.shape[-1] + 1)
 
 
 @lru_cache(maxsize=None)
@@ -189,12 +202,15 @@ def kinds(name: str) -> np.ndarray:
 def comparison(methods=VARIANTS, metric: str = "loss"):
     """:func:`normlab.compare.compare` of ``methods`` on the whole grid, each at its own best
     learning rate over the three seeds: ``metric`` "loss" (:data:`CRITERION`, lower is better)
-    or "acc" (final test accuracy, higher is better); runs that did not train are excluded."""
+    "speed" (:func:`steps_to`, lower is better) or "acc" (final test accuracy, higher is better); runs that did not train are excluded."""
     res = experiment_grid()
     st = statuses()
     if metric == "loss":
         m = np.stack([final(res[n]["loss"], 20) for n in methods])
         crit, hib = CRITERION, False
+    elif metric == "speed":
+        m = np.stack([steps_to(res[n]["loss"]) for n in methods])
+        crit, hib = SPEED_CRITERION, False
     else:
         m = np.stack([res[n]["acc"][..., -1] for n in methods])
         crit, hib = "final test accuracy after 200 steps", True

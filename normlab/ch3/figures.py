@@ -248,7 +248,7 @@ def plot_experiment(res, kinds, lr_index: int = 2):
     """The five variants: training loss at one learning rate (mean over seeds, band min-max) and
     final test accuracy against learning rate (mean over seeds, bars min-max), drawn only where
     every seed trained; a cross at the bottom (one row per variant) marks a rate where some seed
-    diverged or died.
+    diverged, died or stalled.
     ``kinds``: variant -> (lr, seed) status kinds."""
     fig, axes = style.figure(2, 1, width=4.1, height=3.0)
     fig.subplots_adjust(left=0.09, wspace=0.3)
@@ -282,7 +282,7 @@ def plot_experiment(res, kinds, lr_index: int = 2):
     ax.set_ylabel("final test accuracy (%)")
     ax.set_title("accuracy against learning rate", fontsize=style.PANEL)
     handles = [style.proxy(n, VARIANT_COLORS[n], **VARIANT_STYLE.get(n, {})) for n in VARIANTS]
-    handles.append(style.proxy("x: some seed diverged or died", "#555555", marker="x", ls="none"))
+    handles.append(style.proxy("x: some seed did not train", "#555555", marker="x", ls="none"))
     style.figure_legend(fig, handles, ncol=3)
     style.fit(fig)
     return fig
