@@ -223,26 +223,27 @@ def _batch_one_control():
             _batch_one_check(t, 4))
 
 
-def _fast_check(c4, a, b):
-    return bool(np.all(c4.ratio(a, b) < 0.75))
+def _fast_check(c4, c128, a, b):
+    """``a``'s mean training loss under 0.75x ``b``'s at batch 4, above it at batch 128 (per seed)."""
+    return bool(np.all(c4.ratio(a, b) < 0.75)) and bool(np.all(c128.ratio(a, b) > 1))
 
 
 def _faster():
     c4, c128 = (experiments.comparison(b, "train_loss") for b in (4, 128))
-    ok = _fast_check(c4, "ln", "bn")
-    verdict = REPRODUCED if ok and bool(np.all(c128.ratio("ln", "bn") < 0.9)) else PARTLY
+    ok = _fast_check(c4, c128, "ln", "bn")
     return (f"mean training loss over 200 steps, each at its best lr (3 seeds): batch 4, LN "
             f"{c4.summary('ln')} vs BN {c4.summary('bn')}; batch 128, LN {c128.summary('ln')} vs BN "
             f"{c128.summary('bn')}; LN/BN per seed {c4.ratio('ln', 'bn').min():.2f}-"
             f"{c4.ratio('ln', 'bn').max():.2f} (batch 4), {c128.ratio('ln', 'bn').min():.2f}-"
-            f"{c128.ratio('ln', 'bn').max():.2f} (batch 128)", ok, verdict)
+            f"{c128.ratio('ln', 'bn').max():.2f} (batch 128)", ok, PARTLY)
 
 
 def _faster_control():
     c4, c128 = (experiments.comparison(b, "train_loss") for b in (4, 128))
     return (f"no normalization (no batch statistics) in BN's place at batch 4 (best lr "
-            f"{c4.best_lr['none']:g}): LN/none {minmax(c4.ratio('ln', 'none'), '.2f')} per seed",
-            _fast_check(c4, "ln", "none"))
+            f"{c4.best_lr['none']:g}): LN/none {minmax(c4.ratio('ln', 'none'), '.2f')} per seed; "
+            f"at batch 128 {minmax(c128.ratio('ln', 'none'), '.2f')}",
+            _fast_check(c4, c128, "ln", "none"))
 
 
 def _rnn_gaps(hi):
