@@ -442,15 +442,22 @@ def test_static_figures():
 # ---- the fair comparison (referee findings 5 and 6) ---------------------------------------------------
 def test_comparison_each_method_at_its_best_rate():
     c128, c4 = experiments.comparison(128), experiments.comparison(4)
-    assert c128.metric.shape == (3, len(experiments.LRS), len(experiments.SEEDS))
+    assert c128.metric.shape == (3, len(experiments.COMPARE_LRS[128]), len(experiments.SEEDS))
     # at batch 128, lr 0.1 is not the best rate of any method: the old single-rate ranking was unfair
     assert all(c128.best_lr[k] > experiments.LR for k in experiments.EXPLORE_KINDS)
+    # the rates used (chosen by the training loss) lie inside the grid at both batch sizes
+    for b in experiments.COMPARE_BATCHES:
+        lrs = experiments.COMPARE_LRS[b]
+        chosen = experiments.comparison(b, experiments.SELECT).best_lr
+        assert all(lrs[0] < chosen[k] < lrs[-1] for k in experiments.EXPLORE_KINDS), (b, chosen)
     # the runs that did not train are set aside and counted
     assert all(m == "none" and lr == 1.0 for m, lr, _, _ in c4.excluded())
     assert c4.best_lr["none"] is not None and c4.best_lr["none"] < 1.0
     t = experiments.tuned_batch_table()
-    assert np.all(t["nll_rise"]["ln"] < 0.7 * t["nll_rise"]["bn"])
-    assert not np.all(t["nll_rise"]["ln"] < 0.7 * t["nll_rise"]["none"])
+    # LN's test loss rises less than BN's in every seed, yet it rises; BN's rises more than
+    # no normalization's (the row's control)
+    assert np.all(t["nll_rise"]["ln"] < t["nll_rise"]["bn"]) and np.all(t["nll_rise"]["ln"] > 0)
+    assert np.all(t["nll_rise"]["bn"] > t["nll_rise"]["none"])
     assert "layer norm" in experiments.tuned_lines()
     with pytest.raises(ValueError, match="batch in"):
         experiments.comparison(16)
@@ -640,5 +647,11 @@ def test_chapter4_verdicts_of_the_corrected_formulas():
     row = lambda start: next(c for c in ch4_claims.CLAIMS if c.claim.startswith(start))
     assert row("For LN, eq. 13").verdict == claims.FORMULA_CORRECTED
     assert row("Eqs. 33-35 are exact").verdict == claims.FORMULA_CORRECTED
-    assert row("With the outputs unchanged").verdict == claims.REPRODUCED
+    assert row("With the outputs unchanged").verdict == claims.IDENTITY
+    # exact algebra is an identity; the empirical rows that hold only in part say so
+    assert row("Table 1, recomputed").verdict == claims.IDENTITY
+    assert row("The normalized Fisher (BN, LN)").verdict == claims.IDENTITY
+    assert row("ds^2 along the gain").verdict == claims.PARTLY and "a_hat^2" in row("ds^2").differs
+    assert row("Digits MLP, each method").verdict == claims.PARTLY
+    assert "epoch" in row("Digits MLP, each method").differs
     assert "block-diagonal approximation" in row("For LN, eq. 13").expected

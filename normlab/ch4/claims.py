@@ -74,16 +74,7 @@ def _table1():
     r = invariances.invariance_table()
     worst, big, ok = _table1_check(r)
     return (f"{r['n_agree']}/18 cells as printed (eps = 0, 3 seeds, 2 scales): invariant cells "
-            f"change by <= {worst:.0e}, the others by >= {big:.2f}", ok, REPRODUCED)
-
-
-def _table1_control():
-    r5 = invariances.invariance_table(eps=1e-5)
-    broken = [(k, i) for k in definitions.KINDS for i, (m, p) in
-              enumerate(zip(r5["measured"][k], r5["paper"][k])) if m != p]
-    size = max(float(r5["change"][k][i]) for k, i in broken) if broken else 0.0
-    return (f"eps = 1e-5 (the invariances broken by eps/sigma^2): {r5['n_agree']}/18 cells as "
-            f"printed; the broken cells change by up to {size:.0e}", _table1_check(r5)[2])
+            f"change by <= {worst:.0e}, the others by >= {big:.2f}", ok)
 
 
 def _eq12_13():
@@ -126,12 +117,6 @@ def _input_scale():
             _input_scale_check(r))
 
 
-def _input_scale_control():
-    r = curvature.scaling()
-    return (f"WN in LN's place (its sigma = ||w|| does not see the data): max/min over the input "
-            f"scales {r['s_spread']['wn']:.0f}", _input_scale_check(r, inv=("bn", "wn")))
-
-
 def _half_check(d, cases):
     return all(abs(d[c]["min"] - 0.25) < 1e-12 and abs(d[c]["max"] - 0.25) < 1e-12
                and d[c]["output_change"] < 1e-12 for c in cases)
@@ -145,13 +130,6 @@ def _half():
             f"which changes the outputs by {row['output_change']:.2f} and so is outside the "
             f"paper's condition: x {row['min']:.2f}-{row['max']:.2f})",
             _half_check(d, (("bn", "row"), ("wn", "row"), ("ln", "matrix"))))
-
-
-def _half_control():
-    d = curvature.doubling()
-    v = d[("plain", "row")]
-    return (f"the plain GLM (no sigma_i to double): x {v['min']:.2f}-{v['max']:.2f}, outputs change "
-            f"by {v['output_change']:.2f}", _half_check(d, (("plain", "row"),)))
 
 
 def _gain_check(g, inv=("bn", "ln"), dep=("plain", "wn")):
@@ -168,7 +146,7 @@ def _gain_scale():
 def _gain_control():
     g = curvature.gain_metric()
     return (f"WN in LN's place: max/min {g['spread']['wn']:.0f} over the input scales",
-            _gain_check(g, inv=("bn", "wn")))
+            _gain_check(g, inv=("bn", "wn"), dep=("plain",)))
 
 
 def _eq32():
@@ -183,30 +161,33 @@ def _eq32():
             f"gain block; with it: {ours:.0e})", ok)
 
 
-ROBUST = 0.7   # "far less": LN's rise below this fraction of the other's, in every seed
-
-
-def _robust_check(t, other):
-    return bool(np.all(t["nll_rise"]["ln"] < ROBUST * t["nll_rise"][other])) \
-        and bool(np.all(t["drop"]["ln"] < t["drop"][other]))
+def _robust_check(t, a, b):
+    """``a``'s test loss rises less than ``b``'s from batch 128 to 4, in every seed (a plain
+    ordering: no threshold to tune; the accuracy, a few test examples apart, decides nothing)."""
+    return bool(np.all(t["nll_rise"][a] < t["nll_rise"][b]))
 
 
 def _batch_robust():
     t = experiments.tuned_batch_table()
     sp, lr = experiments.spread, t["best_lr"]
-    return (f"each at its best lr per batch size ({', '.join(f'{k} {lr[k][128]:g}/{lr[k][4]:g}' for k in lr)}"
-            f" at batch 128/4; {t['excluded'][4]} at batch 4), 3 seeds: going from batch 128 to 4 the "
-            f"test loss rises by {sp(t['nll_rise']['ln'], 3)} nats with LN, {sp(t['nll_rise']['bn'], 3)} "
-            f"with BN; test accuracy falls by {sp(t['drop']['ln'])} and {sp(t['drop']['bn'])} points",
-            _robust_check(t, "bn"), REPRODUCED)
+    r = lambda o: minmax(t["nll_rise"]["ln"] / t["nll_rise"][o], ".2f")
+    return (f"each at its best lr per batch size, chosen by the training loss ("
+            f"{', '.join(f'{k} {lr[k][128]:g}/{lr[k][4]:g}' for k in lr)} at batch 128/4; "
+            f"{t['excluded'][4]} at batch 4), 3 seeds, 200 steps: from batch 128 to 4 the test loss "
+            f"rises by {sp(t['nll_rise']['ln'], 3)} nats with LN (from {sp(t['nll']['ln'][128], 3)}), "
+            f"{sp(t['nll_rise']['bn'], 3)} with BN, {sp(t['nll_rise']['none'], 3)} with none; LN's "
+            f"rise is {r('bn')}x BN's and {r('none')}x none's per seed; test accuracy falls by "
+            f"{sp(t['drop']['ln'])} (LN), {sp(t['drop']['bn'])} (BN), {sp(t['drop']['none'])} (none) "
+            f"points", _robust_check(t, "ln", "bn"))
 
 
 def _batch_robust_control():
     t = experiments.tuned_batch_table()
     sp = experiments.spread
-    return (f"no normalization (no batch statistics) in BN's place: its loss rises by "
-            f"{sp(t['nll_rise']['none'], 3)}, accuracy falls by {sp(t['drop']['none'])}; LN's rise "
-            f"over it: {sp(t['nll_rise']['ln'] / t['nll_rise']['none'], 2)}", _robust_check(t, "none"))
+    return (f"BN (batch statistics) in LN's place, against no normalization: BN's rise is "
+            f"{minmax(t['nll_rise']['bn'] / t['nll_rise']['none'], '.2f')}x none's per seed "
+            f"({sp(t['nll_rise']['bn'], 3)} vs {sp(t['nll_rise']['none'], 3)} nats)",
+            _robust_check(t, "bn", "none"))
 
 
 def _batch_one_check(acc, batch):
@@ -227,25 +208,26 @@ def _batch_one_control():
 
 
 def _fast_check(c4, c128, a, b):
-    r4, r128 = c4.ratio(a, b), c128.ratio(a, b)
-    return bool(np.all(r4 < 0.75)) and bool(np.all(np.abs(r128 - 1) < 0.25))
+    """``a``'s mean training loss under 0.75x ``b``'s at batch 4, above it at batch 128 (per seed)."""
+    return bool(np.all(c4.ratio(a, b) < 0.75)) and bool(np.all(c128.ratio(a, b) > 1))
 
 
 def _faster():
     c4, c128 = (experiments.comparison(b, "train_loss") for b in (4, 128))
     ok = _fast_check(c4, c128, "ln", "bn")
-    verdict = REPRODUCED if ok and bool(np.all(c128.ratio("ln", "bn") < 0.9)) else PARTLY
     return (f"mean training loss over 200 steps, each at its best lr (3 seeds): batch 4, LN "
             f"{c4.summary('ln')} vs BN {c4.summary('bn')}; batch 128, LN {c128.summary('ln')} vs BN "
             f"{c128.summary('bn')}; LN/BN per seed {c4.ratio('ln', 'bn').min():.2f}-"
             f"{c4.ratio('ln', 'bn').max():.2f} (batch 4), {c128.ratio('ln', 'bn').min():.2f}-"
-            f"{c128.ratio('ln', 'bn').max():.2f} (batch 128)", ok, verdict)
+            f"{c128.ratio('ln', 'bn').max():.2f} (batch 128)", ok, PARTLY)
 
 
 def _faster_control():
     c4, c128 = (experiments.comparison(b, "train_loss") for b in (4, 128))
-    return (f"the roles swapped (BN's loss over LN's): {c4.ratio('bn', 'ln').min():.2f}-"
-            f"{c4.ratio('bn', 'ln').max():.2f} at batch 4", _fast_check(c4, c128, "bn", "ln"))
+    return (f"no normalization (no batch statistics) in BN's place at batch 4 (best lr "
+            f"{c4.best_lr['none']:g}): LN/none {minmax(c4.ratio('ln', 'none'), '.2f')} per seed; "
+            f"at batch 128 {minmax(c128.ratio('ln', 'none'), '.2f')}",
+            _fast_check(c4, c128, "ln", "none"))
 
 
 def _rnn_gaps(hi):
@@ -254,7 +236,7 @@ def _rnn_gaps(hi):
 
 
 def _rnn_check(hi):
-    return bool(np.all(_rnn_gaps(hi) > 10)) and bool(np.all(np.abs(_rnn_gaps(1.0)) < 5))
+    return bool(np.all(_rnn_gaps(hi) > 10))
 
 
 def _rnn():
@@ -263,7 +245,8 @@ def _rnn():
     sp = lambda k: f"{s[k]['mean']:.1f}% ({s[k]['min']:.1f}-{s[k]['max']:.1f})"
     return (f"lr 0.1, 300 SGD steps, 3 seeds; W_hh ~ N(0, {hi:g}^2/H): LN-RNN {sp(('ln-rnn', hi))} "
             f"vs RNN {sp(('rnn', hi))} test accuracy, ahead by {minmax(_rnn_gaps(hi), '.1f')} points "
-            f"per seed; at the usual scale 1: {sp(('ln-rnn', 1.0))} vs {sp(('rnn', 1.0))}",
+            f"per seed; at the usual scale 1: {sp(('ln-rnn', 1.0))} vs {sp(('rnn', 1.0))}, ahead "
+            f"by {minmax(_rnn_gaps(1.0), '.1f')}",
             _rnn_check(hi), PARTLY)
 
 
@@ -302,8 +285,14 @@ RNN_DIFFERS = ("the paper's recurrent models (order embeddings, skip-thoughts, D
                "initial scale LN's advantage may appear only over long training")
 FAST_DIFFERS = ("the paper: 784-1000-1000-10 on MNIST, BN in all layers, Adam, many epochs; ours: "
                 "64-64-64-10 on 8x8 digits, BN and LN in the hidden layers only, plain SGD, 200 "
-                "steps, each at its best rate of 5; at batch 128 the best rate is the grid's "
-                "largest, and longer training or Adam may separate LN and BN")
+                "steps, each at its best rate (5 rates at batch 4, 8 at batch 128); longer "
+                "training or Adam may change the order at batch 128")
+GAIN_DIFFERS = ("the paper: learning the gain 'depends only on the magnitude of the prediction "
+                "error'; the exact metric (the GLM here, computed) also carries a_hat^2, the "
+                "normalized summed input: free of the input scale, not of the data")
+ROBUST_DIFFERS = ("the paper: LSTM/MLP on MNIST over many epochs; ours: 200 SGD steps at each "
+                  "batch size (equal steps, not equal epochs: batch 4 sees about half an epoch, "
+                  "batch 128 about 18), so part of the rise at batch 4 is less data seen")
 
 CLAIMS = [
     Claim(4, "The score has mean zero when labels are drawn from the model, not with the data's "
@@ -318,8 +307,9 @@ CLAIMS = [
           "Eq. 9: the expectation is over y ~ P(y|x), labels from the model", _empirical,
           verdict=IDENTITY),
     Claim(4, "A natural-gradient step does not depend on an invertible reparameterization; a plain "
-             "gradient step does (WN and population-statistics BN are many-to-one: there it holds "
-             "to first order, with a pseudo-inverse; LN is not a reparameterization)",
+             "gradient step does (measured for a diagonal invertible map; for WN and "
+             "population-statistics BN, which are many-to-one, it is derived, not measured, to hold "
+             "to first order with a pseudo-inverse; LN is not a reparameterization)",
           "Sec. 5.2 (after Amari 1998): the KL metric makes parameter space a Riemannian manifold; "
           "sec. 4: LN 'is not a re-parameterization of the original neural network'",
           _natural, verdict=IDENTITY),
@@ -329,7 +319,7 @@ CLAIMS = [
           verdict=IDENTITY),
     Claim(4, "Table 1, recomputed: all 18 invariance cells for BN, WN and LN (exactly with eps = 0)",
           "Table 1: invariance of BN, WN, LN under six transformations", _table1,
-          control=_table1_control),
+          verdict=IDENTITY),
     Claim(4, "Eq. 12 and eq. 13 (BN, WN) equal the exact Fisher of the GLM",
           "Eqs. 12-14: the Fisher of the plain and the normalized GLM", _eq12_13, verdict=IDENTITY),
     Claim(4, "For LN, eq. 13 is an approximation: it gets each unit's own blocks right to O(1/H), "
@@ -342,32 +332,31 @@ CLAIMS = [
     Claim(4, "The normalized Fisher (BN, LN) does not depend on the input scale; along the weights "
              "it scales as 1/||w||^2; the plain and WN Fishers depend on the input scale",
           "Sec. 5.2: the block along w_i is scaled by g_i and sigma_i; Table 1: BN and LN are "
-          "invariant to dataset re-scaling, WN is not", _input_scale, verdict=REPRODUCED,
-          control=_input_scale_control),
+          "invariant to dataset re-scaling, WN is not", _input_scale, verdict=IDENTITY),
     Claim(4, "With the outputs unchanged, doubling ||w_i|| multiplies ds along w_i by exactly 1/2 "
              "(the quadratic form delta'F delta by 1/4): BN, WN, and LN when the whole W doubles",
           "Sec. 5.2: 'If the norm of the weight vector w_i grows twice as large, even though the "
           "model's output remains the same, ... the curvature along the w_i direction will change "
-          "by a factor of 1/2'", _half, verdict=REPRODUCED, control=_half_control),
+          "by a factor of 1/2'", _half, verdict=IDENTITY),
     Claim(4, "ds^2 along the gain does not depend on the input scale for BN and LN (it carries "
              "a_hat^2, a function of the predictions' inputs, not of their scale); along |w| in "
              "the plain GLM, and along WN's gain, it does",
           "Sec. 5.2: the standard GLM's metric along the magnitude is scaled by the norm of its "
           "input; learning the gain in BN and LN depends only on the prediction error",
-          _gain_scale, verdict=REPRODUCED, control=_gain_control),
+          _gain_scale, verdict=PARTLY, control=_gain_control, differs=GAIN_DIFFERS),
     Claim(4, "Eqs. 33-35 are exact; eq. 32 (BN) as printed is not: it drops the (a-mu)^2/sigma^2 "
              "factor", "Appendix eqs. 32-35: ds^2 along the gain for BN, LN, WN and the plain GLM",
           _eq32, verdict=FORMULA_CORRECTED),
-    Claim(4, "Digits MLP, each method at its best learning rate per batch size: from batch 128 to "
-             "batch 4, LN's test loss rises by less than 0.7x BN's and its accuracy falls less, "
-             "in every seed",
+    Claim(4, "Digits MLP, each method at its best learning rate per batch size (chosen by the "
+             "training loss): from batch 128 to batch 4, LN's test loss rises less than BN's in "
+             "every seed, but it still rises (and accuracy falls) at batch 4",
           "Sec. 6.6 (Fig. 6, batch 128 vs 4): LN is robust to the batch size",
-          _batch_robust, control=_batch_robust_control),
+          _batch_robust, verdict=PARTLY, control=_batch_robust_control, differs=ROBUST_DIFFERS),
     Claim(4, "LN trains at batch size 1; BN cannot", "Sec. 3: LN works with batch size 1 (BN: "
           "Algorithm 2 of Ioffe & Szegedy needs m > 1)", _batch_one, verdict=REPRODUCED,
           control=_batch_one_control),
     Claim(4, "Each at its best learning rate: LN's mean training loss is under 0.75x BN's at batch "
-             "4 in every seed, and within 25% of it at batch 128",
+             "4 in every seed; at batch 128 (best rates interior to the grid) BN's is lower",
           "Sec. 6.6: LN converges faster than BN applied to all layers", _faster,
           control=_faster_control, differs=FAST_DIFFERS),
     Claim(4, "Digits read row by row (lr 0.1, 300 steps): with large initial recurrent weights "

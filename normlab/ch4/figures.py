@@ -258,10 +258,11 @@ def plot_batch(curves: dict, batches=(128, 4, 1), steps=STEPS, eval_every=EVAL_E
     return fig
 
 
-def plot_tuned(cmps: dict):
+def plot_tuned(cmps: dict, chosen: dict | None = None):
     """Test loss after 200 steps against the learning rate, per method, at each batch size of
     ``cmps`` ({batch: normlab.compare.Comparison}): mean over the seeds (line), min-max (band),
-    each method's best rate circled; rates where a seed did not train are left out."""
+    each method's chosen rate circled (``chosen[batch][kind]``, e.g. chosen by the training loss;
+    by default the rate of lowest test loss); rates where a seed did not train are left out."""
     fig, ax = style.figure(len(cmps), 1, width=3.5, height=3.0)
     for a, (bs, c) in zip(ax[0], cmps.items()):
         for k in c.methods:
@@ -271,8 +272,9 @@ def plot_tuned(cmps: dict):
             a.fill_between(c.lrs[ok], m[ok].min(1), m[ok].max(1), color=COLORS[k], alpha=0.2, lw=0)
             a.plot(c.lrs[ok], m[ok].mean(1), color=COLORS[k], marker="o", ms=3, label=NAMES[k],
                    **STYLE[k])
-            if c.best_lr[k] is not None:
-                a.plot([c.best_lr[k]], [c.at_best[k].mean()], marker="o", ms=11, mfc="none",
+            lr = (chosen or {}).get(bs, c.best_lr)[k]
+            if lr is not None:
+                a.plot([lr], [m[list(c.lrs).index(lr)].mean()], marker="o", ms=11, mfc="none",
                        color=COLORS[k], ls="none")
         _log_x(a, [float(v) for v in c.lrs])
         style.log_y(a)
@@ -346,7 +348,8 @@ def rescaling_curves() -> dict:
 
 def _tuned_figure():
     from normlab.ch4 import experiments as ex
-    return plot_tuned({b: ex.comparison(b) for b in ex.COMPARE_BATCHES})
+    return plot_tuned({b: ex.comparison(b) for b in ex.COMPARE_BATCHES},
+                      {b: ex.comparison(b, ex.SELECT).best_lr for b in ex.COMPARE_BATCHES})
 
 
 def _empirical_figure():

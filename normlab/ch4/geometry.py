@@ -248,7 +248,7 @@ def closed_forms(seed: int = 0) -> dict:
     return out
 
 
-LN_WIDTHS = (4, 8, 16)  # H = 2 is degenerate: a_hat = +-1, so no logit depends on W
+LN_WIDTHS = (4, 8, 16, 32)  # H = 2 is degenerate: a_hat = +-1, so no logit depends on W
 
 
 def recentering_direction(h: int, d: int = D, seed: int = 0):
