@@ -344,6 +344,22 @@ def test_drift_range_is_absolute():
     assert training.drift_range(moving) == pytest.approx(4 * (1 - 5 / 49), rel=1e-6)
 
 
+def test_drift_lookup_off_the_grid_works_with_a_cold_grid_cache(monkeypatch):
+    """Referee ch1-2, finding 9: in a fresh process the grid is not memoised yet; building it
+    inside the jitted lookup failed (TracerArrayConversionError). A cold cache is simulated by a
+    grid function that computes with JAX on each call (it fails if called under tracing)."""
+    import jax
+    import jax.numpy as jnp
+    from normlab.ch1 import explorables
+    real = training.drift_grid_seeds()
+    monkeypatch.setattr(training, "drift_grid_seeds",
+                        lambda: jax.tree_util.tree_map(lambda a: np.asarray(jnp.asarray(a) + 0), real))
+    ex = explorables.drift_explorable()
+    r = ex(lr=0.77)
+    assert float(r["lr_shown"]) == 1.0
+    np.testing.assert_array_equal(r["plain"]["q"], real["plain"]["q"][2, 0])
+
+
 def test_drift_live_view_shows_the_nearest_grid_run_and_says_so():
     from normlab.ch1 import explorables
     ex = explorables.drift_explorable()

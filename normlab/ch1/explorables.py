@@ -67,7 +67,7 @@ def drift_explorable() -> Explorable:
             "steps between about -3 and 0.5. At learning rate 10 the plain network's curves sit "
             "flat near -33 (it does not learn) while the BN curves wander between about -7 and 1.",
         notice=DRIFT_NOTICE,
-        grid_fn=training.drift_frames)
+        grid_fn=training.drift_frames, consts=training.drift_consts)
 
 
 # The chapter's explorables, by name (the benchmark times each one's live slider).
