@@ -330,11 +330,19 @@ def test_predict_drift_answer_holds():
 
 
 def test_drift_claim_excludes_untrained_runs_and_its_control_fails():
+    """Referee ch1-2, findings 7-8: a used run's plain net reached the accuracy floor; the claim
+    holds for the range and for the median alone; the control is a null contrast (another seed's
+    trained plain net in BN's role) and fails the same check."""
+    from normlab.ch1 import claims as ch1_claims
     rows = training.drift_table()
-    used = [r for r in rows if r["plain"]["status"].ok and r["bn"]["status"].ok]
+    used = ch1_claims.drift_used(rows)
     assert 3 <= len(used) < len(rows)
+    assert all(r["plain"]["acc"] >= ch1_claims.DRIFT_MIN_ACC and r["plain"]["status"].ok for r in used)
     assert all(r["bn"]["range"] < r["plain"]["range"] for r in used)
-    assert not all(r["bn"]["range"] < r["plain"]["range"] for r in rows if not r["plain"]["status"].ok)
+    med = ch1_claims._median_ranges(used)
+    assert all(m["bn"] < m["plain"] for m in med)
+    text, ok = ch1_claims._control_drift()
+    assert not ok and "pairs" in text
 
 
 def test_drift_range_is_absolute():

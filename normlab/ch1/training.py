@@ -164,7 +164,7 @@ def _probe(params, running, aux):
 
 
 def compute_drift(lr, seed=0):
-    """Sigmoid MLP 64-100-100-100-10 (weights N(0, 0.1^2), the paper's "small random Gaussian"),
+    """Sigmoid MLP 64-100-100-100-10 (weights N(0, 0.1^2): our choice; the paper says only "small random Gaussian"),
     batch 60, 500 SGD steps, with and without BN: every 10 steps the 15th/50th/85th percentiles
     over the test set of one last-hidden-layer unit's input to the sigmoid, and the test accuracy.
     ``seed`` (may be traced) picks the initial weights and the batches."""
