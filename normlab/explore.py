@@ -95,6 +95,9 @@ class Explorable:
     #: ``compute`` as extra keyword arguments (e.g. a precomputed table of random numbers): they
     #: are arguments of the compiled program, not constants baked into it.
     consts: Callable | None = None
+    #: False when ``compute`` only looks results up (no retraining): the live view's status line
+    #: then says so instead of "recomputed with JAX".
+    recomputes: bool = True
     _jitted: Callable | None = field(default=None, repr=False)
     _live_fig: object = field(default=None, repr=False)
     _layout: dict | None = field(default=None, repr=False)
@@ -305,7 +308,8 @@ root.setAttribute("data-ready","1");
             try:
                 image.value = self.live_frame(**point)
                 comp, draw = self.timing
-                status.value = (f"<small>recomputed with JAX in {1000 * comp:.0f} ms, redrawn in "
+                verb = "recomputed with JAX" if self.recomputes else "looked up (nearest precomputed run)"
+                status.value = (f"<small>{verb} in {1000 * comp:.0f} ms, redrawn in "
                                 f"{1000 * draw:.0f} ms</small>")
             except Exception as e:  # a slider must never leave a traceback or a blank figure
                 status.value = f"<b>Could not compute this setting:</b> {html.escape(str(e))}"
@@ -317,7 +321,10 @@ root.setAttribute("data-ready","1");
         else:
             image.value = first_frame
             status.value = ("<small>Move a slider to retrain with JAX at that value "
-                            "(the first move off the website grid compiles the computation: seconds, once).</small>")
+                            "(the first move off the website grid compiles the computation: seconds, once).</small>"
+                            if self.recomputes else
+                            "<small>Move a slider: the view shows the precomputed run nearest to that "
+                            "value, and says which in its title.</small>")
         head = [W.HTML(f"<b>{html.escape(self.title)}</b>")]
         if self.notice:
             head.append(W.HTML(show.notice_html(self.notice)))

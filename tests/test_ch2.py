@@ -195,6 +195,11 @@ def test_predict_naive_answer_holds():
     assert np.all(np.isnan(r9["naive centring"][-2:]))
     assert np.argmax(r9["naive centring + scaling"]) == len(network.EXPLORE_NOISES) - 1
     assert max(r3["bn_max"], r9["bn_max"]) < 1e-5
+    # "at noise 1 and this learning rate the networks barely learn, batch norm included"
+    g = network.explore_grid()
+    late = np.asarray(g["loss"])[network.EXPLORE_LRS.index(0.3), -1][:, -20:].mean(-1)
+    clean = np.asarray(g["loss"])[network.EXPLORE_LRS.index(0.3), 0][:, -20:].mean(-1)
+    assert np.all(late > 1.5) and np.all(clean < late)
 
 
 def test_naive_weight_gradient_carries_the_extra_term():
@@ -220,8 +225,9 @@ def test_a_blow_up_is_labelled_with_one_step_in_every_panel():
     r = network.compare(network.DIGITS_LR, network.DIGITS_STEPS, 32, 0)
     fig = figures.plot_compare(r, lr=network.DIGITS_LR)
     notes = {t.get_text() for ax in fig.axes for t in ax.texts if "diverged" in t.get_text()}
-    k = diverged_at(r["naive centring"]["loss"], 1e3)
-    assert notes == {f"diverged at step {k}"}  # the step the chapter prints
+    from normlab.ch2 import claims as ch2_claims
+    k = ch2_claims._digits_summary()["naive centring"]["diverged"][0]  # the 3-seed run the text prints
+    assert k is not None and notes == {f"diverged at step {k}"}
     e = explorables.naive_explorable()
     f = e.plot(e(lr=2.7, noise=0.5), lr=2.7, noise=0.5)
     assert len({t.get_text() for ax in f.axes for t in ax.texts if "diverged" in t.get_text()}) == 1

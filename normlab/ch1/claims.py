@@ -121,10 +121,15 @@ def _per_seed(g, k):
     return {n: {key: v[:, :, k] for key, v in g[n].items()} for n in g}
 
 
+def _null_grid(g):
+    """The control's null contrast: a second plain network (the next seed's) in BN's role."""
+    return {"plain": g["plain"], "bn": {k: np.roll(v, 1, axis=2) for k, v in g["plain"].items()}}
+
+
 def _claim_training(swap: bool = False):
     g = training.training_grid_seeds()
-    if swap:  # the control: the same check with the two networks' roles exchanged
-        g = {"plain": g["bn"], "bn": g["plain"]}
+    if swap:  # the control: the same check with another seed's plain network in BN's role
+        g = _null_grid(g)
     parts, oks = [], []
     for k, seed in enumerate(training.SEEDS):
         s = grid_summary(_per_seed(g, k))
@@ -137,7 +142,8 @@ def _claim_training(swap: bool = False):
         b2 = 100 * float(s["bn"]["acc"][:, 0].max())  # batch size 2, the best learning rate
         oks.append(div_b < div_p and lo["bn"] < lo["plain"] and hi["bn"] <= hi["plain"] and b2 < 60)
         if swap:
-            parts.append(f"seed {seed}: diverged {div_p}/{n} (BN) vs {div_b}/{n} (plain)")
+            parts.append(f"seed {seed}: diverged {div_p}/{n} vs {div_b}/{n} (the other plain net); "
+                         f">= 90% at lr {lo['plain']:.2g}..{hi['plain']:.2g} vs {lo['bn']:.2g}..{hi['bn']:.2g}")
             continue
         parts.append(f"seed {seed}: diverged {div_p}/{n} without BN, {div_b}/{n} with; >= 90% test "
                      f"accuracy at lr {lo['plain']:.2g}..{hi['plain']:.2g} without, "
@@ -154,37 +160,69 @@ def _claim_training(swap: bool = False):
 
 def _control_training():
     text, ok = _claim_training(swap=True)
-    return "the same check with the two networks exchanged: " + text, ok
+    return ("the same check with a second plain network (the next seed's) in BN's role: " + text), ok
 
 
-def _drift_check(rows):
-    less = sum(r["bn"]["range"] < r["plain"]["range"] for r in rows)
+DRIFT_MIN_ACC = 0.4  # a plain run counts as learning from 40% test accuracy (chance: 10%)
+
+
+def _drift_check(rows, key="range"):
+    less = sum(r["bn"][key] < r["plain"][key] for r in rows)
     return less, len(rows) >= 3 and less == len(rows)
+
+
+def drift_used(rows=None):
+    """The drift runs that are evidence: both networks trained (``train.status``) and the plain
+    one reached :data:`DRIFT_MIN_ACC` (``status`` alone keeps runs at twice chance, 20%)."""
+    rows = training.drift_table() if rows is None else rows
+    return [r for r in rows if r["plain"]["status"].ok and r["bn"]["status"].ok
+            and r["plain"]["acc"] >= DRIFT_MIN_ACC]
+
+
+def _median_ranges(rows):
+    g = training.drift_grid_seeds()
+    out = []
+    for r in rows:
+        i, k = training.DRIFT_LRS.index(r["lr"]), training.SEEDS.index(r["seed"])
+        out.append({n: float(np.ptp(g[n]["q"][i, k][len(g[n]["q"][i, k]) // 10:, 1]))
+                    for n in ("plain", "bn")})
+    return out
 
 
 def _claim_drift():
     rows = training.drift_table()
-    used = [r for r in rows if r["plain"]["status"].ok and r["bn"]["status"].ok]
+    used = drift_used(rows)
     less, ok = _drift_check(used)
+    med = _median_ranges(used)
+    less_med, ok_med = _drift_check([{n: {"range": m[n]} for n in m} for m in med])
     lrs = sorted({r["lr"] for r in used})
-    i = DRIFT_LRS.index(1.0)
     acc = [(r["plain"]["acc"], r["bn"]["acc"]) for r in rows if r["lr"] == 1.0]
-    ok = ok and all(b > p for p, b in acc)
+    ok = ok and ok_med and all(b > p for p, b in acc)
     rng = lambda n: minmax([r[n]["range"] for r in used])
     return (f"{len(used)} of {len(rows)} (learning rate, seed) runs used, where both networks trained "
-            f"(lr {', '.join(f'{v:g}' for v in lrs)}); {len(rows) - len(used)} excluded, the plain "
-            f"net stalled at chance; range swept by the 15/50/85th percentiles after the first 10% "
-            f"of training: {rng('plain')} without BN vs {rng('bn')} with, smaller with BN in "
-            f"{less}/{len(used)}; test accuracy at lr 1: {100 * min(a for a, _ in acc):.0f}-"
-            f"{100 * max(a for a, _ in acc):.0f}% without vs {100 * min(b for _, b in acc):.0f}-"
-            f"{100 * max(b for _, b in acc):.0f}% with BN", ok)
+            f"and the plain one reached {100 * DRIFT_MIN_ACC:.0f}% (lr {', '.join(f'{v:g}' for v in lrs)}); "
+            f"{len(rows) - len(used)} excluded; range swept by the 15/50/85th percentiles after the "
+            f"first 10% of training: {rng('plain')} without BN vs {rng('bn')} with, smaller with BN in "
+            f"{less}/{len(used)}; the median's range alone {minmax([m['plain'] for m in med])} vs "
+            f"{minmax([m['bn'] for m in med])}, smaller in {less_med}/{len(used)} (the plain net is "
+            f"still learning in this window, so part of its sweep is learning); test accuracy at lr 1: "
+            f"{100 * min(a for a, _ in acc):.0f}-{100 * max(a for a, _ in acc):.0f}% without vs "
+            f"{minmax([100 * b for _, b in acc], '.0f')}% with BN", ok)
 
 
 def _control_drift():
-    rows = [r for r in training.drift_table() if not r["plain"]["status"].ok]
-    less, ok = _drift_check(rows)
-    return (f"the same check on the {len(rows)} runs where the plain net stalled (it learns nothing, "
-            f"so its unit barely moves): smaller with BN in {less}/{len(rows)}"), ok
+    """Null contrast: each used plain run against another seed's used plain run at the same
+    learning rate, in BN's role."""
+    used = drift_used()
+    pairs = []
+    for r in used:
+        same = [o for o in used if o["lr"] == r["lr"]]
+        if len(same) > 1:
+            o = same[(same.index(r) + 1) % len(same)]
+            pairs.append({"plain": r["plain"], "bn": o["plain"]})
+    less, ok = _drift_check(pairs)
+    return (f"the same check with a second trained plain network (another seed, same learning rate) "
+            f"in BN's role, on {len(pairs)} pairs: smaller in {less}/{len(pairs)}"), ok
 
 
 def _claim_jacobian_usual_inits(configs=None):
@@ -278,7 +316,7 @@ CLAIMS = [
           "Figure 1(b, c): the 15th, 50th and 85th percentiles of a last-layer sigmoid input "
           "over training, without and with BN (shown as a picture of internal covariate shift)",
           _claim_drift, verdict=PARTLY, control=_control_drift,
-          differs="our plain net at N(0, 0.1^2) learns only at lr 0.3-3 and to at most 67% in 500 "
+          differs="our plain net at N(0, 0.1^2) reaches 40% only at lr 1-3, and at most 67%, in 500 "
                   "steps; the paper's baseline trains well on MNIST over 50k steps, where its "
                   "unit may drift differently"),
     Claim(1, "The running variance with momentum 0.1 averages the equivalent of (2-a)/a = 19 "

@@ -45,7 +45,7 @@ def plot_drift(res, lr, fig=None):
 
 DRIFT_NOTICE = ("Where the plain network learns (learning rate 1 and 3), its unit's input sweeps "
                 "a wider range than the BN unit's, far wider at 3; at 0.1, 0.3 and 10 it learns "
-                "nothing, and its unit is still because nothing is learning.")
+                "nothing in this seed, so its unit says nothing about BN there.")
 
 
 def drift_explorable() -> Explorable:
@@ -58,16 +58,17 @@ def drift_explorable() -> Explorable:
                 "unit's input to its sigmoid during 500 SGD steps, without BN (left) and with BN "
                 "(right), on one shared axis; each panel's title gives the final test accuracy, "
                 "whether the network trained, and the range the percentiles sweep after the first "
-                "10% of training. Training both networks takes about a quarter of a second, too "
-                "slow for a slider: between the grid's learning rates the live view shows the "
-                "precomputed run at the nearest one, and says so in its title.",
+                "10% of training. Unlike Figure 1.6 this view does not retrain: 500 steps with a "
+                "percentile probe every 10 take longer than a slider should wait, so between the "
+                "grid's learning rates the live view shows the precomputed run at the nearest one, "
+                "and says so in its title.",
         alt="Two panels of three curves against SGD step, on one symmetric-log axis. At learning "
             "rate 3 the plain network's percentiles start together near -5, then spread out to "
             "between about -8 and -1 and keep moving; the BN network's settle after the first "
             "steps between about -3 and 0.5. At learning rate 10 the plain network's curves sit "
             "flat near -33 (it does not learn) while the BN curves wander between about -7 and 1.",
         notice=DRIFT_NOTICE,
-        grid_fn=training.drift_frames)
+        grid_fn=training.drift_frames, consts=training.drift_consts, recomputes=False)
 
 
 # The chapter's explorables, by name (the benchmark times each one's live slider).

@@ -164,7 +164,7 @@ def _probe(params, running, aux):
 
 
 def compute_drift(lr, seed=0):
-    """Sigmoid MLP 64-100-100-100-10 (weights N(0, 0.1^2), the paper's "small random Gaussian"),
+    """Sigmoid MLP 64-100-100-100-10 (weights N(0, 0.1^2): our choice; the paper says only "small random Gaussian"),
     batch 60, 500 SGD steps, with and without BN: every 10 steps the 15th/50th/85th percentiles
     over the test set of one last-hidden-layer unit's input to the sigmoid, and the test accuracy.
     ``seed`` (may be traced) picks the initial weights and the batches."""
@@ -223,14 +223,21 @@ def drift_table(g=None) -> list[dict]:
     return rows
 
 
-def drift_nearest(lr):
+def drift_nearest(lr, grid=None):
     """The live explorable's result off the grid: the precomputed run (seed 0) at the grid's
     learning rate nearest to ``lr`` on a log scale, and that rate (``lr_shown``). Training both
-    networks for 500 steps takes a quarter of a second, too slow for a slider; this lookup is
-    pure JAX (a gather), so it can be jitted like any compute."""
-    g = drift_frames()
+    networks for 500 steps takes about a quarter of a second per rate, so the live view looks the
+    run up instead of retraining. ``grid`` is :func:`drift_frames`, loaded OUTSIDE any traced
+    function (the explorable passes it as a jit argument through ``consts``): building the grid
+    under ``jax.jit`` would fail. The lookup itself is a gather, so it can be jitted."""
+    g = drift_frames() if grid is None else grid
     i = jnp.argmin(jnp.abs(jnp.log(jnp.asarray(DRIFT_LRS)) - jnp.log(lr)))
     return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[i], g)
+
+
+def drift_consts() -> dict:
+    """The arrays the drift explorable's jitted lookup receives as arguments."""
+    return {"grid": drift_frames()}
 
 
 def drift_frames() -> dict:
