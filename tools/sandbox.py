@@ -117,7 +117,10 @@ def _pythons() -> list[str]:
 def command(exchange: Path, memory_bytes: int, cpu_s: int, file_bytes: int = 200_000_000) -> list[str]:
     """The command that wraps a kernel's command line (it follows a ``--``)."""
     cmd = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(UID), "--gid", str(UID),
-           "--die-with-parent", "--new-session", "--hostname", "grader"]
+           "--die-with-parent", "--new-session", "--hostname", "grader",
+           # the empty /tmp first: a Python installation under /tmp (a CI checkout's venv) is bound
+           # into it below, instead of being hidden by it
+           "--tmpfs", "/tmp"]
     for d in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
         cmd += ["--ro-bind-try", d, d]
     for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
@@ -126,7 +129,7 @@ def command(exchange: Path, memory_bytes: int, cpu_s: int, file_bytes: int = 200
     for p in _pythons():
         cmd += ["--ro-bind-try", os.path.realpath(p), p]
     cmd += ["--ro-bind", str(site()), INSIDE_SITE, "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--tmpfs", HOME, "--bind", str(exchange), str(exchange),
+            "--tmpfs", HOME, "--bind", str(exchange), str(exchange),
             "--chdir", HOME, "--clearenv"]
     env = {"HOME": HOME, "PYTHONPATH": INSIDE_SITE, "PATH": f"{sys.prefix}/bin:/usr/bin:/bin",
            "MPLBACKEND": "agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": f"{HOME}/.ipython",
