@@ -262,10 +262,10 @@ def _control_landscape():
     return _landscape_check("l2")[:2]
 
 
-def _beta_check(a: str):
-    r, aft = landscape_ratios("all", a)["beta"], landscape_ratios("after", a)
+def _beta_check(a: str, b: str = "bn"):
+    r, aft = landscape_ratios("all", a, b)["beta"], landscape_ratios("after", a, b)
     ok = bool(np.all((r >= 1 / SAME_RATIO) & (r <= SAME_RATIO)) and np.all(aft["beta"] > 1))
-    return (f"{SETTING}, {_n()}: effective beta, {a} / BN, x{minmax(r)} over the run, "
+    return (f"{SETTING}, {_n()}: effective beta, {a} / {b}, x{minmax(r)} over the run, "
             f"x{minmax(aft['beta'])} after the standard network's plateau (its gradient norm there "
             f"x{minmax(aft['grad_norm'])})", ok,
             REPRODUCED if np.all(r > 1) else PARTLY if np.all(aft["beta"] > 1) else NOT_REPRODUCED)
@@ -278,8 +278,8 @@ def _claim_beta():
 
 
 def _control_beta():
-    """An l_inf-normalized network against BN, the same measurement."""
-    return _beta_check("linf")[:2]
+    """The contrast the sentence rules out: BN's effective beta over the standard network's."""
+    return _beta_check("bn", "standard")[:2]
 
 
 def _phases_check(a: str):
@@ -444,7 +444,9 @@ CLAIMS = [
           "all l_p normalizations smooth the landscape like BN and perform comparably to BN",
           _claim_lp, control=_control_lp,
           differs="a 6-layer MLP on the digits for 200 steps; compared at one rate for all (0.1) "
-                  "the l-inf network lags, so each is compared at its own best rate"),
+                  "the l-inf network lags, so each is compared at its own best rate; the final "
+                  "loss alone does not separate (the standard network's is within 1.5x of BN's "
+                  "in one seed), the mean loss over the run does"),
     Claim(5, f"{SETTING}, fixed batch: relative to their spread, the l_p networks' layer-{L4} inputs "
              f"change less than the standard network's, in every seed",
           "l_p normalizations lead to larger distributional shift than the standard network",

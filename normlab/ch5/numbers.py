@@ -182,7 +182,7 @@ def predictions() -> dict:
         a = answers.noisy_point(lr, 2.0)
         t = f"{lr:g}".replace(".", "")
         for n, k in (("standard", "std"), ("bn+noise", "bnn")):
-            for m in ("final", "mean"):
+            for m in ("final", "median", "peak", "mean"):
                 d[f"p{t}_{k}_{m}"] = (f"lr {lr:g}, noise 2: {m} loss, {n}", f"{a[n][m]:.2f}")
     w = answers.landscape_widening()
     for n, k in (("standard", "std"), ("bn", "bn")):
