@@ -78,8 +78,11 @@ def test_thm41_prefactor_is_a_free_scale(seed, k):
 
 def test_identity_errors():
     e = theory.identity_errors()
-    assert set(e) == {"thm41", "thm42", "lemma45", "invariance", "obs43", "thm44", "max", "printed"}
-    assert e["max"] == max(v for k, v in e.items() if k not in ("max", "printed")) < 1e-10
+    assert set(e) == {"thm41", "thm42", "lemma45", "invariance", "obs43", "thm44", "max", "printed",
+                      "bound44"}
+    assert e["max"] == max(v for k, v in e.items() if k not in ("max", "printed", "bound44")) < 1e-10
+    # the printed Theorem 4.4 read as a bound: it holds (loosely) at lambda 1.5, fails at 0.5
+    assert np.all(e["bound44"]["loose"] > 1) and e["bound44"]["violated_small"] >= 1
     assert min(e["printed"].values()) > 0.1  # the paper's printed Theorems 4.1 and 4.4 are not identities
 
 
@@ -551,13 +554,17 @@ def test_live_compute_is_the_grid_s_producer():
 
 # ---- the answers to the predict questions, at the settings they name -------------------------------
 def test_predict_noisy_answer():
-    """ex-predict-noisy's solution: at lr 0.1 and noise 2, BN + noise ends just below the standard
-    network without noise and is well below it over the run; at lr 0.3 the standard network ends
-    far lower and BN + noise wins only on the mean over the run."""
+    """ex-predict-noisy's solution: at lr 0.1 and noise 2, by the median of the last steps the
+    standard network without noise ends lower than BN + noise; only a late spike (a peak several
+    times its median) lifts its mean there above BN + noise's; over the run BN + noise is well
+    below it; at lr 0.3 the standard network ends far lower and BN + noise wins only on the mean
+    over the run."""
     from normlab.ch5 import answers
 
     a = answers.noisy_point(0.1, 2.0)
-    assert a["bn+noise"]["final"] < a["standard"]["final"] < 1.5 * a["bn+noise"]["final"]
+    assert a["standard"]["median"] < a["bn+noise"]["median"]
+    assert a["standard"]["peak"] > 3 * a["standard"]["median"]
+    assert a["standard"]["final"] > a["bn+noise"]["final"]
     assert a["bn+noise"]["mean"] < 0.8 * a["standard"]["mean"]
     b = answers.noisy_point(0.3, 2.0)
     assert b["standard"]["final"] < 0.5 * b["bn+noise"]["final"]

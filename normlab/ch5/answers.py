@@ -12,11 +12,14 @@ from normlab.ch5.summaries import FINAL_LAST
 
 
 def noisy_point(lr: float, level: float) -> dict:
-    """The noisy-BN explorable at (``lr``, noise ``level``), seed 0: ``{run: {"final", "mean"}}``
-    for the four runs (final: the mean loss of the last FINAL_LAST steps; mean: over the run)."""
+    """The noisy-BN explorable at (``lr``, noise ``level``), seed 0: ``{run: {"final", "median",
+    "peak", "mean"}}`` for the four runs (final: the mean loss of the last FINAL_LAST steps;
+    median: their median, robust to a short spike; peak: their largest loss; mean: over the run)."""
     i, j = ex.EXPLORE_LRS.index(lr), ex.EXPLORE_LEVELS.index(level)
     loss = np.asarray(noisy_grid()["loss"][i, j], float)
-    return {n: {"final": float(loss[k, -FINAL_LAST:].mean()), "mean": float(loss[k].mean())}
+    last = loss[:, -FINAL_LAST:]
+    return {n: {"final": float(last[k].mean()), "median": float(np.median(last[k])),
+                "peak": float(last[k].max()), "mean": float(loss[k].mean())}
             for k, n in enumerate(NOISY_RUNS)}
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from normlab.ch5.dln import DLN_LRS, DLN_SEEDS, DLN_STEPS
 from normlab.ch5.evidence import (_dln, _n, _seeds, comparison, dln_ics,  # noqa: F401
+                                  dln_training_ratios,
                                   ics_layers, landscape_ratios, noisy_summary)
 from normlab.ch5.experiments import ACT_LAYER, EVERY, FIXED_N, GRID_LRS, MAIN_LR, STEPS, mlp_seeds
 from normlab.ch5.summaries import FINAL_LAST, PLATEAU_FRAC, landscape_summary, plateau
@@ -57,12 +58,24 @@ def _claim_thm42():
     return f"max rel. error {r:.1e} on 3 random instances (float64)", r < IDENTITY_TOL
 
 
+def bound44_text() -> str:
+    """The printed Theorem 4.4 read as a bound: where it holds, how loosely; where it fails."""
+    b = identity_errors()["bound44"]
+    return (f"the printed bound holds on these instances (lambda 1.5) but loosely, its right side "
+            f"x{minmax(b['loose'], ',.0f')} the maximum, and fails at lambda 0.5 in "
+            f"{b['violated_small']} of {b['n']}")
+
+
 def _claim_thm44():
+    """An identity under the book's reading (g and the batch statistics held fixed): the maximum
+    over ||U|| <= lambda is Cauchy-Schwarz at the constructed maximizer, not a test of the paper's
+    maximum over the inputs."""
     e = identity_errors()
-    r, p = e["thm44"], e["printed"]["thm44"]
+    r = e["thm44"]
     return (f"corrected form: max rel. error {r:.1e} on 3 random instances (the maximum at the "
-            f"rank-one input; 200 random inputs of norm lambda stay below it); the printed "
-            f"constants are off by up to {p:.0%}", r < IDENTITY_TOL and p > 1e-3)
+            f"rank-one input; 200 random inputs of norm lambda stay below it: Cauchy-Schwarz with "
+            f"g and the batch statistics held fixed, an identity under this reading); "
+            f"{bound44_text()}", r < IDENTITY_TOL and e["bound44"]["violated_small"] > 0)
 
 
 def _claim_lemma45():
@@ -120,7 +133,9 @@ def _claim_noisy_unstable():
 
 
 def _control_noisy_unstable():
-    return _unstable_check("bn")[:2]
+    """The same noise without BN: no next BN layer removes it, so layer L4's input should change
+    more than the standard network's."""
+    return _unstable_check("standard+noise")[:2]
 
 
 def _standard_noise_check(a: str, ref: str):
@@ -146,15 +161,15 @@ def _control_standard_noise():
 EARLY, LATE = (1, 2), (5, 6)   # MLP weight layers (0-based): 2-3 and 6-7 counted from 1
 
 
-def _ics_mlp_check(a: str):
-    L = [ics_layers(E, a) for E in mlp_seeds()]
+def _ics_mlp_check(a: str, b: str = "standard"):
+    L = [ics_layers(E, a, b) for E in mlp_seeds()]
     early = np.array([x["rel"][list(EARLY)] for x in L])
     late = np.array([x["rel"][list(LATE)] for x in L])
     ce = np.array([x["cos"][list(EARLY)] for x in L])
     holds = np.all(early > 1, 1) & np.all(ce < 0, 1)
     ok = bool(np.all(holds) and np.all(late < 1))
     e, l = "-".join(str(i + 1) for i in EARLY), "-".join(str(i + 1) for i in LATE)
-    return (f"{SETTING}, {_n()}: ICS per unit step, {a} / standard, layers {e} x{minmax(early)} "
+    return (f"{SETTING}, {_n()}: ICS per unit step, {a} / {b}, layers {e} x{minmax(early)} "
             f"(cosine lower by {minmax(-ce)}), layers {l} x{minmax(late)}", ok,
             PARTLY if np.all(holds) else by_seeds(holds))
 
@@ -166,12 +181,18 @@ def _claim_ics_mlp():
 
 
 def _control_ics_mlp():
-    return _ics_mlp_check("standard")[:2]
+    """The contrast the sentence rules out: the standard network's ICS over BN's."""
+    return _ics_mlp_check("standard", "bn")[:2]
 
 
-def _ics_dln_check(lr: float):
+def _ics_dln_holds(d, a: str = "std", b: str = "bn"):
+    rel = d["rel"] if b == "bn" else 1 / d["rel"]
+    return (d[f"cos_{a}"] > 1 - SAME_COS) & (d[f"cos_{b}"] < d[f"cos_{a}"] - SAME_COS) & (rel > 1)
+
+
+def _ics_dln_check(lr: float, a: str = "std", b: str = "bn"):
     d = dln_ics(lr)
-    holds = (d["cos_std"] > 1 - SAME_COS) & (d["cos_bn"] < d["cos_std"] - SAME_COS) & (d["rel"] > 1)
+    holds = _ics_dln_holds(d, a, b)
     return (f"DLN, lr {lr:g} (mean loss), {DLN_STEPS} steps, {len(DLN_SEEDS)} seeds: mean cosine "
             f"standard {minmax(d['cos_std'])} vs BN {minmax(d['cos_bn'])} (above 0.9: "
             f"{minmax(100 * d['near1_std'], '.0f')}% vs {minmax(100 * d['near1_bn'], '.0f')}% of "
@@ -180,33 +201,45 @@ def _ics_dln_check(lr: float):
 
 
 def _claim_ics_dln():
-    """At the sweep's smallest rate, the paper's (its 1e-6 and 1e-7 on a summed loss over 1000
-    examples bracket our rate on the mean over 256)."""
-    return _ics_dln_check(min(DLN_LRS))
+    """At lr 1e-4 on our mean loss (the paper's 1e-7 on its loss summed over 1000 examples: a step
+    at rate eta on a sum of n terms is a step at n eta on their mean). Verdict: reproduced if it
+    also holds at 1e-3 (the paper's 1e-6) in every seed, else partly if it holds at 1e-4."""
+    small, big = min(DLN_LRS), max(DLN_LRS)
+    text, ok, v = _ics_dln_check(small)
+    tb, okb, _ = _ics_dln_check(big)
+    return (f"{text}; at lr {big:g} (the paper's 1e-6): {tb.split(': ', 1)[1]}", ok,
+            REPRODUCED if ok and okb else PARTLY if ok else v)
 
 
 def _control_ics_dln():
-    return _ics_dln_check(max(DLN_LRS))[:2]
+    """The alternative the sentence rules out: BN with almost no ICS and the standard network
+    with more (the roles swapped), at the same rate."""
+    return _ics_dln_check(min(DLN_LRS), "bn", "std")[:2]
 
 
-def _dln_training_check(a: str, b: str):
-    ends = lambda D, n: float(D[n]["loss"][-1] / D[n]["loss"][0])
-    r = _dln(lambda D: ends(D, a) / ends(D, b))
-    raw = _dln(lambda D: float(D[a]["loss"][-1] / D[b]["loss"][-1]))
-    return (f"DLN, lr {DLN_LRS[0]:g}, {DLN_STEPS} steps, {len(DLN_SEEDS)} seeds: final / initial "
-            f"loss, {a} over {b}, x{minmax(r)} (final loss alone x{minmax(raw)})",
-            bool(np.all(r < 1)), REPRODUCED if np.all(r <= 0.5) else PARTLY if np.all(r < 1)
-            else NOT_REPRODUCED)
+def _dln_training_check(lr: float):
+    d = dln_training_ratios(lr)
+    r = d["rel"]
+    return (f"DLN, lr {lr:g}, {DLN_STEPS} steps, {len(DLN_SEEDS)} seeds: final / initial loss, BN "
+            f"over standard, x{minmax(r)} (final loss alone x{minmax(d['raw'])}; the standard "
+            f"network's loss rises on {minmax(100 * d['rises'], '.0f')}% of steps)",
+            bool(np.all(r < 1)), by_seeds(r < 1))
 
 
 def _claim_dln_training():
-    """Verdict: reproduced if BN reduces its loss, relative to its own start, at least twice as
-    much as the standard network in every seed; partly if more in every seed."""
-    return _dln_training_check("bn", "standard")
+    """Measured at both rates of the sweep (the paper's 1e-6 and 1e-7 on its summed loss); the
+    check is at 1e-3, where the standard network oscillates. Verdict: reproduced if BN falls
+    further in every seed at both rates, partly if in every seed at one of them."""
+    big, small = max(DLN_LRS), min(DLN_LRS)
+    tb, okb, _ = _dln_training_check(big)
+    ts, oks, _ = _dln_training_check(small)
+    return (f"{tb}; at lr {small:g}: {ts.split(': ', 1)[1]}", okb,
+            REPRODUCED if okb and oks else PARTLY if okb or oks else NOT_REPRODUCED)
 
 
 def _control_dln_training():
-    return _dln_training_check("standard", "standard")[:2]
+    """The same check at lr 1e-4, where both networks' losses fall smoothly."""
+    return _dln_training_check(min(DLN_LRS))[:2]
 
 
 
@@ -231,10 +264,10 @@ def _control_landscape():
     return _landscape_check("l2")[:2]
 
 
-def _beta_check(a: str):
-    r, aft = landscape_ratios("all", a)["beta"], landscape_ratios("after", a)
+def _beta_check(a: str, b: str = "bn"):
+    r, aft = landscape_ratios("all", a, b)["beta"], landscape_ratios("after", a, b)
     ok = bool(np.all((r >= 1 / SAME_RATIO) & (r <= SAME_RATIO)) and np.all(aft["beta"] > 1))
-    return (f"{SETTING}, {_n()}: effective beta, {a} / BN, x{minmax(r)} over the run, "
+    return (f"{SETTING}, {_n()}: effective beta, {a} / {b}, x{minmax(r)} over the run, "
             f"x{minmax(aft['beta'])} after the standard network's plateau (its gradient norm there "
             f"x{minmax(aft['grad_norm'])})", ok,
             REPRODUCED if np.all(r > 1) else PARTLY if np.all(aft["beta"] > 1) else NOT_REPRODUCED)
@@ -247,7 +280,8 @@ def _claim_beta():
 
 
 def _control_beta():
-    return _beta_check("bn")[:2]
+    """The contrast the sentence rules out: BN's effective beta over the standard network's."""
+    return _beta_check("bn", "standard")[:2]
 
 
 def _phases_check(a: str):
@@ -274,15 +308,17 @@ LP = ("l1", "l2", "linf")
 
 
 def _lp_check(names):
-    c = comparison("final")
+    c, cm = comparison("final"), comparison("mean")
     parts, ok = [], True
     mb = _seeds(lambda E: landscape_summary(E["bn"])["loss_var"])
     for n in names:
         v = _seeds(lambda E, n=n: landscape_summary(E[n])["loss_var"]) / mb
-        r = c.ratio(n, "bn")
+        r, rm = c.ratio(n, "bn"), cm.ratio(n, "bn")
         parts.append(f"{n}: loss var. / BN's x{minmax(v)} (lr {MAIN_LR:g}), final loss / BN's "
-                     f"x{minmax(r)} (lr {c.best_lr[n]:g})")
-        ok &= bool(np.all((v >= 1 / SAME_RATIO) & (v <= SAME_RATIO)) and np.all(r <= NEAR))
+                     f"x{minmax(r)} (lr {c.best_lr[n]:g}), mean loss over the run / BN's "
+                     f"x{minmax(rm)} (lr {cm.best_lr[n]:g})")
+        ok &= bool(np.all((v >= 1 / SAME_RATIO) & (v <= SAME_RATIO)) and np.all(r <= NEAR)
+                   and np.all(rm <= NEAR))
     return ("; ".join(parts) + f"; BN at lr {c.best_lr['bn']:g}; final loss at each network's best "
             f"lr of {', '.join(f'{x:g}' for x in GRID_LRS)}, {STEPS} steps, {_n()}; "
             f"{c.excluded_text()}", ok, REPRODUCED if ok else PARTLY)
@@ -333,7 +369,8 @@ def _claim_plateau():
 
 
 def _control_plateau():
-    return _faster_check("bn", "bn")[:2]
+    """The l2-normalized network against BN: no ranking holds in every seed."""
+    return _faster_check("bn", "l2")[:2]
 
 
 CLAIMS = [
@@ -365,9 +402,10 @@ CLAIMS = [
              f"removes {PART[0]:.0%}-{PART[1]:.0%} of one noise draw's change",
           "noisy BN's distributions are less stable than the standard network's",
           _claim_noisy_unstable, control=_control_noisy_unstable,
-          differs="less stable only where the noise is added, by construction; measured every 10 "
-                  "steps, where the standard network's drift adds up and the redrawn noise does "
-                  "not; at one-step resolution or in the paper's deeper VGG the next layers may differ"),
+          differs="the verdict depends on the interval: measured every 10 steps, where the "
+                  "standard network's drift adds up and the redrawn noise does not, the next "
+                  "layer's input changes about as much; a separate per-step measurement finds it "
+                  "changing more than 1.25x in every seed (reproduced at that resolution)"),
     Claim(5, f"{SETTING}: the same noise leaves the standard network's final loss > 2x higher, though "
              f"below {PLATEAU_FRAC:.0%} of its start (it trains badly, not 'not at all')",
           "the same noise prevents the standard network from training entirely",
@@ -381,12 +419,15 @@ CLAIMS = [
           control=_control_ics_mlp,
           differs="true in the early layers only: in the last two BN reduces ICS; the paper's "
                   "VGG (layers 5 and 10 of a deeper network) may not have this depth profile"),
-    Claim(5, f"DLN at lr {min(DLN_LRS):g} on the mean loss (the paper's rates on its summed loss): "
+    Claim(5, f"DLN at lr {min(DLN_LRS):g} on the mean loss (the paper's 1e-7 on its loss summed over "
+             f"1000 examples): "
              f"the standard network's mean cosine between G and G' is above {1 - SAME_COS:g}, BN's "
              f"lower by more than {SAME_COS}, BN's ICS per unit step larger, in every seed",
           "in the DLN, BN increases ICS; the standard network has almost none", _claim_ics_dln,
           control=_control_ics_dln,
-          differs="scoped to small steps: at lr 1e-3 the standard network's cosine is low too"),
+          differs="holds at the paper's smaller rate only: at lr 1e-3 (its 1e-6) our standard DLN "
+                  "oscillates (its loss rises on many steps) and its cosine is low too; the paper's "
+                  "network, 1000 examples and 10,000 steps may be stabler there"),
     Claim(5, f"{SETTING}: averaged over the run BN shrinks the loss variation along the gradient by "
              f">= {DECADE:.2f}x and the gradient change by >= 2x, in every seed",
           "BN: loss and gradient change far less along the gradient (gradient: close to two "
@@ -401,12 +442,14 @@ CLAIMS = [
                   "way; the paper's VGG has no plateau"),
     Claim(5, f"MLP, each network at its best lr of {', '.join(f'{x:g}' for x in GRID_LRS)}: l1, l2 "
              f"and l-inf normalization flatten the loss along the gradient as much as BN (within "
-             f"{SAME_RATIO:g}x, at lr {MAIN_LR:g}) and end within {NEAR}x of BN's final loss, in "
-             f"every seed",
+             f"{SAME_RATIO:g}x, at lr {MAIN_LR:g}) and end within {NEAR}x of BN's final loss, with a "
+             f"mean loss over the run within {NEAR}x of BN's, in every seed",
           "all l_p normalizations smooth the landscape like BN and perform comparably to BN",
           _claim_lp, control=_control_lp,
           differs="a 6-layer MLP on the digits for 200 steps; compared at one rate for all (0.1) "
-                  "the l-inf network lags, so each is compared at its own best rate"),
+                  "the l-inf network lags, so each is compared at its own best rate; the final "
+                  "loss alone does not separate (the standard network's is within 1.5x of BN's "
+                  "in one seed), the mean loss over the run does"),
     Claim(5, f"{SETTING}, fixed batch: relative to their spread, the l_p networks' layer-{L4} inputs "
              f"change less than the standard network's, in every seed",
           "l_p normalizations lead to larger distributional shift than the standard network",
@@ -423,11 +466,13 @@ CLAIMS = [
           differs="'early' is our standard network's plateau (Glorot init, lr 0.1), where its "
                   "gradients are tiny; the paper's VGG learns from step 0; with a shorter plateau "
                   "(higher lr) the early gap may be largest"),
-    Claim(5, f"DLN, lr {DLN_LRS[0]:g}, {DLN_STEPS} steps: relative to its own start, BN's loss falls "
-             f"further than the standard network's, in every seed",
+    Claim(5, f"DLN, lr {max(DLN_LRS):g}, {DLN_STEPS} steps (where the standard network oscillates): "
+             f"relative to its own start, BN's loss falls further than the standard network's, in "
+             f"every seed; at lr {min(DLN_LRS):g} (both fall smoothly) not in every seed",
           "BN trains the DLN faster (Figure 3)", _claim_dln_training, control=_control_dln_training,
-          differs="1000 full-batch steps against the paper's 10,000; BN also changes the initial "
-                  "loss, so we compare each network's final loss to its own start"),
+          differs="BN is faster in every seed only at lr 1e-3, where our standard DLN oscillates; at "
+                  "1e-4 both fall smoothly and BN is not faster in every seed; 1000 full-batch "
+                  "steps against the paper's 10,000; each loss is compared to its own start"),
 ]
 
 # Short names of the empirical rows (by index in CLAIMS), as the chapter's summary lists them

@@ -21,8 +21,9 @@ from normlab.measure import tree_norm
 
 DLN_DEPTH, DLN_WIDTH, DLN_N = 25, 10, 256
 DLN_LR, DLN_STEPS, DLN_EVERY = 1e-3, 1000, 50
-# The ICS sweep (the first is the main rate), one vmap. On the mean loss over DLN_N = 256
-# examples, 1e-4 is the paper's 4e-7 on a summed loss (between its 1e-6 and 1e-7).
+# The ICS sweep (the first is the main rate), one vmap. A step at rate eta on a loss summed over
+# n examples is a step at n eta on their mean: the paper's 1e-6 and 1e-7 on its sum over 1000
+# examples are 1e-3 and 1e-4 on our mean loss.
 DLN_LRS = (1e-3, 1e-4)
 DLN_SEEDS = (0, 1, 2)  # seed s: data PRNGKey(2s), initialization PRNGKey(2s + 1)
 

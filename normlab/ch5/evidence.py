@@ -74,6 +74,17 @@ def dln_ics(lr: float) -> dict:
     return {k: np.array(v) for k, v in out.items()}
 
 
+def dln_training_ratios(lr: float, a: str = "bn", b: str = "standard") -> dict:
+    """Per DLN seed at rate ``lr`` of the sweep: final / initial loss of ``a`` over ``b``'s
+    (``rel``), the final losses' ratio (``raw``) and the share of steps on which ``b``'s
+    full-batch loss rises (``rises``)."""
+    ends = lambda R, n: float(R[n]["loss"][-1] / R[n]["loss"][0])
+    R = [dln_experiment(seed=s)["sweep"][lr] for s in DLN_SEEDS]
+    return {"rel": np.array([ends(x, a) / ends(x, b) for x in R]),
+            "raw": np.array([float(x[a]["loss"][-1] / x[b]["loss"][-1]) for x in R]),
+            "rises": np.array([float(np.mean(np.diff(x[b]["loss"]) > 0)) for x in R])}
+
+
 # ---- 5.4 the landscape -------------------------------------------------------------------------
 def landscape_ratios(phase: str = "all", a: str = "standard", b: str = "bn") -> dict:
     """``a`` / ``b`` ratios of the landscape summaries per seed, over ``phase``: ``"all"`` probed

@@ -129,6 +129,11 @@ def ics() -> dict:
     ends = lambda D, n: float(D[n]["loss"][-1] / D[n]["loss"][0])
     d["dln_train"] = ("DLN: (final / first loss) BN over standard",
                       minmax(V._dln(lambda D: ends(D, "bn") / ends(D, "standard"))))
+    small = V.dln_training_ratios(min(dln.DLN_LRS))
+    d["dln_train_small"] = (f"DLN lr {min(dln.DLN_LRS):g}: (final / first loss) BN over standard",
+                            minmax(small["rel"]))
+    d["dln_rises"] = (f"DLN lr {max(dln.DLN_LRS):g}: steps on which the standard loss rises (%)",
+                      _pct(V.dln_training_ratios(max(dln.DLN_LRS))["rises"]))
     d["dln_final"] = ("DLN final loss, BN / standard",
                       minmax(V._dln(lambda D: float(D["bn"]["loss"][-1] / D["standard"]["loss"][-1]))))
     return d
@@ -177,7 +182,7 @@ def predictions() -> dict:
         a = answers.noisy_point(lr, 2.0)
         t = f"{lr:g}".replace(".", "")
         for n, k in (("standard", "std"), ("bn+noise", "bnn")):
-            for m in ("final", "mean"):
+            for m in ("final", "median", "peak", "mean"):
                 d[f"p{t}_{k}_{m}"] = (f"lr {lr:g}, noise 2: {m} loss, {n}", f"{a[n][m]:.2f}")
     w = answers.landscape_widening()
     for n, k in (("standard", "std"), ("bn", "bn")):
@@ -199,4 +204,4 @@ def theory_numbers() -> dict:
             "scale_ratio": ("gradient norm^2 ratio for W -> 2W", f"{sc['ratio']:.6f}"),
             "identity_err": ("largest relative error of the identities", f"{e['max']:.0e}"),
             "thm41_printed": ("Theorem 4.1 as printed: largest relative error", f"{e['printed']['thm41']:.0%}"),
-            "thm44_printed": ("Theorem 4.4 as printed: largest relative error", f"{e['printed']['thm44']:.0%}")}
+            "thm44_printed": ("Theorem 4.4 as printed, read as a bound", C.bound44_text())}
