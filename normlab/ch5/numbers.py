@@ -19,8 +19,8 @@ L3, L4 = C.L3, C.L4
 
 
 def show(d: dict) -> None:
-    """Glue every ``name: (label, value)`` of ``d``, then print them all (one block of text)."""
-    glue_all(d)
+    """Print every ``name: (label, value)`` of ``d`` (one block of text); :func:`glue_all` glues
+    them (once per notebook: myst-nb refuses a key glued twice)."""
     w = max(len(label) for label, _ in d.values())
     print("\n".join(f"{label:>{w}}: {value}" for label, value in d.values()))
 
