@@ -227,7 +227,8 @@ class Table:
         room = max(len(head) * 8, width - 3 * (len(head) - 1) - sum(natural[i] for i in short))
         long_ = [i for i in range(len(head)) if i not in short]
         share = max(8, room // len(long_))
-        widths = [natural[i] if i in short else min(natural[i], share) for i in range(len(head))]
+        widths = [natural[i] if i in short else min(natural[i], max(share, len(head[i])))
+                  for i in range(len(head))]  # a column is never narrower than its header
         lines = []
         for cells in [head] + body:
             wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, widths)]

@@ -98,8 +98,10 @@ your explanation there; your instructor reads them."""
 ANSWER_CELL = "**Your answer [{label}]** (your prediction, then what you saw and why)\n\n" + PLACEHOLDER
 
 
-def _md(text: str) -> dict:
-    return {"cell_type": "markdown", "metadata": {}, "source": text.splitlines(keepends=True)}
+def _md(text: str, cid: str) -> dict:
+    """A markdown cell with the id ``cid`` (nbformat 4.5 cells carry ids; these are stable, so two
+    student editions of one chapter agree)."""
+    return {"cell_type": "markdown", "id": cid, "metadata": {}, "source": text.splitlines(keepends=True)}
 
 
 def _student_cells(cells: list, chapter: str) -> list:
@@ -119,12 +121,13 @@ def _student_cells(cells: list, chapter: str) -> list:
         if c["cell_type"] == "markdown" and "Predict, run, explain" in "".join(c["source"]):
             k += 1
             m = re.search(r":label:\s*(\S+)", "".join(c["source"]))
-            out.append(_md(ANSWER_CELL.format(label=m.group(1) if m else f"{chapter}-predict-{k}")))
-    first = {"cell_type": "code", "execution_count": None,
+            out.append(_md(ANSWER_CELL.format(label=m.group(1) if m else f"{chapter}-predict-{k}"),
+                           f"student-answer-{k}"))
+    first = {"cell_type": "code", "execution_count": None, "id": "student-id",
              "metadata": {"tags": ["student-id", "remove-cell"]},  # not on the website
              "outputs": [], "source": ID_CELL.splitlines(keepends=True)}
     title = 1 if out and out[0]["cell_type"] == "markdown" and "".join(out[0]["source"]).startswith("# ") else 0
-    return [*out[:title], first, _md(HEADER), *out[title:]]
+    return [*out[:title], first, _md(HEADER, "student-grading-note"), *out[title:]]
 
 
 def student_edition(src: Path, dst: Path, *, student_cells: bool = True) -> int:
