@@ -63,13 +63,14 @@ def submission(path: Path, chapter: int, *, fill: dict | None = None, full: bool
     exercise stubs and checks (fast to run); fill: function name -> code replacing its stub
     (``"solution"`` for the reference); extra: cells appended; first: cells added after the
     import cell; before: function name -> cells inserted just before its stub; import_prefix: code
-    put at the top of the import cell; answers: question label -> text for its answer cell."""
+    put at the top of the import cell; answers: question label, or its position (1 = the first
+    predict question), -> text for its answer cell."""
     tmp = path.with_suffix(".student.ipynb")
     course.student_edition(CHAPTERS[chapter], tmp)
     nb = json.loads(tmp.read_text())
     tmp.unlink()
     sols, fill, before = solutions(chapter), dict(fill or {}), dict(before or {})
-    cells = []
+    cells, k = [], 0
     for c in nb["cells"]:
         src = "".join(c["source"])
         if c["cell_type"] == "code" and "STUDENT_ID =" in src:
@@ -78,9 +79,10 @@ def submission(path: Path, chapter: int, *, fill: dict | None = None, full: bool
         if c["cell_type"] == "code" and "from normlab" in src and import_prefix:
             c = {**c, "source": (import_prefix + "\n" + src).splitlines(keepends=True)}
         if c["cell_type"] == "markdown" and src.startswith("**Your answer [") and answers:
-            label = src[len("**Your answer ["):src.index("]")]
-            if label in answers:
-                c = {**c, "source": (src.replace(course.PLACEHOLDER, answers[label])).splitlines(keepends=True)}
+            label, k = src[len("**Your answer ["):src.index("]")], k + 1
+            text = answers.get(label, answers.get(k))
+            if text is not None:
+                c = {**c, "source": (src.replace(course.PLACEHOLDER, text)).splitlines(keepends=True)}
         m = re.search(r"^def (\w+)\(", src, re.M) if c["cell_type"] == "code" else None
         stub = m and "raise NotImplementedError" in src and m.group(1) in sols
         if stub:

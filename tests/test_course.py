@@ -134,7 +134,7 @@ def klass(tmp_path_factory):
         s("03_ned", 3, fill=NED),
         ivan,
         s("judy/03_weight_norm", 3, fill={"wn_data_init": "solution"}, student_id="judy-7",
-          answers={"ch03-predict-1": "The norm grows like the square root of the steps."}),
+          answers={1: "The norm grows like the square root of the steps."}),
         s("01_mallory", 1, fill=CAROL, first=[
             "import normlab.checks as c\nwith open(c.__file__, 'a') as f:\n"
             "    f.write('\\ndef run_check(*a, **k):\\n    return Result(a[0], True, \"rigged\")\\n')",
