@@ -198,12 +198,12 @@ def proxy(label: str, color: str = "#555555", **kw):
     return Line2D([], [], color=color, label=label, **kw)
 
 
-def figure_legend(fig, handles, ncol: int):
+def figure_legend(fig, handles, ncol: int, fontsize: float = SMALL):
     """One legend for every panel, centred under them, where no curve can run through it (a
     fixed part: the entries name the curves' kinds; a blow-up is told by its "diverged at step k"
     note). :func:`fit` keeps room for it below the x labels."""
     leg = fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol,
-                     fontsize=SMALL, frameon=False)
+                     fontsize=fontsize, frameon=False)
     _reg(fig)["under"] = leg
     return leg
 

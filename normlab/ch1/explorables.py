@@ -23,8 +23,8 @@ def training_explorable() -> Explorable:
             "per network. At the default setting both networks learn, BN's loss falling faster at "
             "first; at learning rate 10 the plain network's curves stop at a 'diverged' mark while "
             "BN's accuracy stays near chance; at batch size 2 BN's accuracy stays low.",
-        notice="BN's loss falls faster at small learning rates; at the largest rate the plain "
-               "network blows up and BN stays finite without learning; at batch size 2 BN fails.",
+        notice="Watch the gap between the two loss curves in the first steps and the two final "
+               "accuracies on the right, then move each slider to its ends and watch them again.",
         caption="Training loss and test accuracy against SGD step for a 64-64-64-10 ReLU MLP on "
                 "the 8x8 digits, with and without batch normalization, for the chosen learning "
                 "rate and batch size; a diverged run is marked and its curves stop there.",
@@ -43,9 +43,9 @@ def plot_drift(res, lr, fig=None):
     return figures.plot_drift(res, lr, fig=fig, ylims=drift_ylims())
 
 
-DRIFT_NOTICE = ("Where the plain network learns (learning rate 1 and 3), its unit's input sweeps "
-                "a wider range than the BN unit's, far wider at 3; at 0.1, 0.3 and 10 it learns "
-                "nothing in this seed, so its unit says nothing about BN there.")
+DRIFT_NOTICE = ("Compare how far the three percentile curves travel in the left panel and in the "
+                "right one, and read each panel's title (did that network train?) before you "
+                "compare them; then move the learning rate.")
 
 
 def drift_explorable() -> Explorable:

@@ -42,9 +42,8 @@ def naive_explorable() -> Explorable:
         alt=("Three panels of three curves. At learning rate 0.9 without noise all three networks "
              "train; the naive layers' bias norms rise to a few units while batch norm's stays at "
              "zero. At 2.7 naive centring blows up within a few dozen steps."),
-        notice=("Naive centring blows up at large learning rates, sooner with input noise; at "
-                "learning rate 0.3 more noise leaves the naive biases smaller, but not at 0.9; "
-                "batch norm's biases never move."),
+        notice=("Watch the left panel (the norm of the hidden biases) and any 'diverged' mark "
+                "as you move the noise slider, first at learning rate 0.3, then at 0.9."),
     )
 
 

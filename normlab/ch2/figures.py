@@ -73,7 +73,9 @@ def plot_scaled(m):
 
 def plot_compare(res, lr: float = 1.0):
     """Three panels: smoothed training loss, hidden ||W||, hidden ||b|| per step, one curve a variant."""
-    fig, ax = style.figure(3, 1, width=3.6, height=2.9,
+    # narrow panels and one legend under them in the panels' text size: the page shrinks a wide
+    # figure to the text column, and a legend inside a panel came out about 6 px high
+    fig, ax = style.figure(3, 1, width=2.9, height=2.6,
                            title=f"digits MLP (64-32-32-10, ReLU), SGD, learning rate {lr:g}")
     for name, r in res.items():
         # the loss of step k is taken before its update, the norms after it (at step k + 1): so
@@ -93,7 +95,8 @@ def plot_compare(res, lr: float = 1.0):
     ax[0, 0].set(xlabel="step", ylabel="training loss (nats, smoothed)")
     ax[0, 1].set(xlabel="step", ylabel="hidden ||W|| (Frobenius)")
     ax[0, 2].set(xlabel="step", ylabel="hidden ||b|| (Euclidean)")
-    ax[0, 1].legend(loc="upper left", fontsize=style.SMALL)  # where the weights have not grown yet
+    style.figure_legend(fig, ax[0, 1].get_legend_handles_labels()[0], ncol=2, fontsize=style.PANEL)
+    style.fit(fig)
     return fig
 
 

@@ -24,8 +24,8 @@ def geometry_explorable() -> Explorable:
             "then a trail of dots turning towards the dotted target direction. Middle: the norm "
             "of v per step, measured dots on the predicted line. Right: the loss per step on a "
             "log axis for steps on v and for the same steps on w.",
-        notice="Every step lengthens v, so later steps turn it less: the direction settles at "
-               "every step size, while the same steps on w overshoot above 1 and blow up above 2.")
+        notice="Follow the trail of dots on the left and the two loss curves on the right as "
+               "you move the step size from its smallest to its largest value.")
 
 
 def stabilization_explorable() -> Explorable:
@@ -45,8 +45,8 @@ def stabilization_explorable() -> Explorable:
             "hidden layer's mean column norm and its effective learning rate, all on log axes. "
             "With noise both norms climb, but only WN's effective learning rate falls; the plain "
             "network's stays flat at the learning rate, and its loss stays higher.",
-        notice="Add noise: the WN norm climbs and its effective learning rate drops (the brake), "
-               "while the plain network keeps stepping at the full rate and its loss suffers.")
+        notice="Keep the learning rate at 1 and move the noise slider: watch the middle and "
+               "right panels (norm, effective learning rate) of both networks, then the loss.")
 
 
 # The chapter's explorables, by name (the benchmark times each one's live slider).

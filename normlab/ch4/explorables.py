@@ -75,8 +75,8 @@ def geometry_explorable() -> Explorable:
             "against the input scale while weight norm and no normalization rise; against the "
             "weight scale the three normalized curves fall as one over r squared. Bottom: two "
             "square panels with a grey reference ellipse and the current ellipse and KL contour.",
-        notice="The layer-norm ellipse grows in proportion to the weight scale and ignores the "
-               "input scale; the plain GLM's shrinks as the inputs grow.",
+        notice="Watch the layer-norm and weight-norm curves at the top and the number in each "
+               "lower panel's title as you move one slider at a time.",
         grid_fn=geometry_grid, dpi=80)
 
 
@@ -119,9 +119,8 @@ def training_explorable() -> Explorable:
         alt="Two panels against SGD step: training loss (left) and test accuracy (right) of "
             "three networks at the chosen learning rate and batch size, with notes where a run "
             "diverged or where batch norm cannot train at batch size one.",
-        notice="At batch size 1 batch norm never learns; at learning rate 1 and batch size 1 "
-               "the unnormalized network blows up, while the normalized ones stay finite but do "
-               "not learn.",
+        notice="Watch where each network's accuracy ends on the right and look for a "
+               "'diverged' mark as you move the batch size to 1 and the learning rate to 1.",
         grid_fn=training_grid)
 
 
