@@ -239,6 +239,19 @@ class Table:
                 lines.append("-+-".join("-" * w for w in widths))
         return "\n".join(lines)
 
+    def summary(self) -> str:
+        """One line: how many rows, how many checks pass, how many rows have each paper verdict."""
+        counts = {v: sum(r.verdict == v for r in self.rows) for v in VERDICTS}
+        return (f"{len(self.rows)} claims: check {sum(r.passed for r in self.rows)} PASS, "
+                f"{sum(not r.passed for r in self.rows)} FAIL; paper verdicts: "
+                + ", ".join(f"{n} {v}" for v, n in counts.items()))
+
+    def summary_html(self) -> str:
+        """:meth:`summary` as a paragraph that the website's claims filter rewrites for the rows it
+        shows (book/_static/normlab-book.js); ``data-verdicts`` keeps the verdicts' order."""
+        order = html.escape("|".join(VERDICTS), quote=True)
+        return f"<p class='nl-claims-summary' data-verdicts='{order}'>{html.escape(self.summary())}</p>"
+
     def __str__(self) -> str:
         return self.text()
 

@@ -161,6 +161,11 @@ def test_claims_filter_by_chapter_and_verdict(browser, site):  # noqa: F811
         assert shown and all(i.startswith("2.") for i in shown), f"chapter 2 shows {shown}"
         assert len(shown) == sum(r["id"].startswith("2.") for r in rows)
         assert f"Showing {len(shown)} of {len(rows)}" in page.inner_text(".nl-filter-status")
+        # the summary line above the table counts the rows shown, not the whole table
+        summary = page.inner_text(".nl-claims-summary")
+        assert summary.startswith(f"{len(shown)} of {len(rows)} claims (chapter 2): check "), summary
+        verdicts = Counter(r["verdict"] for r in got if r["shown"])
+        assert all(f"{n} {v}" in summary for v, n in verdicts.items()), (summary, verdicts)
         # the verdict filter, by keyboard: focus the select, arrow down to the first verdict
         page.select_option("#nl-filter-chapter", "")
         page.focus("#nl-filter-verdict")
@@ -172,6 +177,8 @@ def test_claims_filter_by_chapter_and_verdict(browser, site):  # noqa: F811
         assert sum(r["shown"] for r in got) == sum(r["verdict"] == verdict for r in rows) > 0
         page.select_option("#nl-filter-verdict", "")
         assert all(r["shown"] for r in page.evaluate(ROWS))
+        assert page.inner_text(".nl-claims-summary").startswith(f"{len(rows)} claims: check "), \
+            "the summary does not return to the whole table"
         errors = [(t, m) for t, m in log["console"] if t in ("error", "warning", "pageerror")]
         assert not errors, errors
     finally:

@@ -119,3 +119,15 @@ def test_minmax_prints_the_spread_over_seeds():
     assert claims.minmax([3.0, 71.0], "d") == "3-71"
     assert claims.minmax([0.811, 0.813]) == "0.81"  # both ends print the same: one number
     assert claims.minmax([12.41, 13.71], ".1f") == "12.4-13.7"
+
+
+def test_summary_counts_the_rows_and_keeps_the_verdicts_order():
+    rows = [claims.Row(1, "a", "m", "p", True, 0.1, claims.REPRODUCED, "1.1"),
+            claims.Row(2, "b", "m", "p", False, 0.1, claims.PARTLY, "2.1"),
+            claims.Row(2, "c", "m", "p", True, 0.1, claims.REPRODUCED, "2.2")]
+    t = claims.Table(rows)
+    assert t.summary().startswith("3 claims: check 2 PASS, 1 FAIL; paper verdicts: "
+                                  f"2 {claims.REPRODUCED}, 1 {claims.PARTLY}, 0 {claims.NOT_REPRODUCED}")
+    html = t.summary_html()
+    # the website's filter rewrites this paragraph for the rows it shows (normlab-book.js)
+    assert "class='nl-claims-summary'" in html and "|".join(claims.VERDICTS).split("|")[0] in html

@@ -150,7 +150,10 @@ def test_citations_and_references_link_to_the_website(editions):
     md = "\n".join(text(c) for c in cells(editions["colab"] / "03_weight_norm.ipynb")
                    if c["cell_type"] == "markdown")
     # {cite}`key` -> "(Authors, year)", {cite:t}`key` -> "Authors (year)", linking the bibliography
-    assert re.search(rf"\[\(?Salimans and Kingma,? \(?2016\)\]\({re.escape(web)}book/bibliography\.html(#[\w-]+)?\)", md)
+    # ... at the entry's own anchor, the one the website's citations link to (reader R5)
+    assert re.search(rf"\[\(?Salimans and Kingma,? \(?2016\)\]\({re.escape(web)}book/bibliography\.html#[\w-]+\)", md)
+    anchors = set(re.findall(rf"{re.escape(web)}book/bibliography\.html(#[\w-]+)?\)", md))
+    assert "" not in anchors, "a citation links the bibliography page without its entry's anchor"
     # {prf:ref}`thm-wn-grad`: the website's link text and address
     assert re.search(rf"\]\({re.escape(web)}notebooks/03_weight_norm\.html#thm-wn-grad\)", md)
     assert re.search(r"\[Theorem \d+\]\(", md)  # the website's link text

@@ -270,3 +270,87 @@ def test_bare_output_rule_catches_the_known_cases():
         assert BARE.match(text), text
     for text in ("usable learning rates: [0.1, 0.3]", "relative error 3.2e-16", "PASS"):
         assert not BARE.match(text), text
+
+
+# ---- the notebooks' sources: what a reader must not see twice, or see at all -------------------
+# (reader findings R1, R3, R4). The rules hold book-wide; chapters 1-4 are checked here, a chapter
+# joins TAUGHT once its notebook follows them.
+
+import ast  # noqa: E402
+import importlib  # noqa: E402
+
+TAUGHT = [n for n in NOTEBOOKS if int(n.stem[:2]) <= 4]
+HIDDEN_INPUT = {"remove-input", "remove-cell"}
+# where-to-look verbs: a "What to notice" line points the eye, it does not say what happens
+LOOK = ("Watch", "Compare", "Follow", "Keep", "Look", "Move", "Read", "Set")
+ASCII_MATHS = re.compile(r"\|\||sqrt\(|\w\^\d|\beta\b|\bsigma_B\b|\bmu_B\b")
+
+
+def _code_cells(nb_path):
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    for k, c in enumerate(nb["cells"]):
+        if c["cell_type"] == "code":
+            yield k, "".join(c["source"]), set(c["metadata"].get("tags", []))
+
+
+def _figure_calls(src: str):
+    """The ``show.figure(fig, number, caption, alt)`` calls of a cell's source: (number, caption),
+    the caption's literal text (an f-string's fixed parts)."""
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "show.figure" and len(node.args) > 2:
+            cap = node.args[2]
+            parts = [cap] if isinstance(cap, ast.Constant) else getattr(cap, "values", [])
+            text = "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
+            yield ast.unparse(node.args[1]), text
+
+
+@pytest.mark.parametrize("nb", TAUGHT, ids=[n.stem for n in TAUGHT])
+def test_a_cell_holding_a_caption_shows_no_input(nb):
+    """R3: the caption is printed under the figure; the code that holds it would show it twice."""
+    shown = [f"cell {k} (Figure {num})" for k, src, tags in _code_cells(nb)
+             for num, cap in _figure_calls(src) if cap and not tags & HIDDEN_INPUT]
+    assert not shown, f"{nb.stem}: caption text shown in a code cell's input: {shown}"
+
+
+@pytest.mark.parametrize("nb", TAUGHT, ids=[n.stem for n in TAUGHT])
+def test_no_visible_cell_shows_glue(nb):
+    """R4: ``glue`` (the website's bookkeeping) is imported and called only in hidden cells."""
+    shown = [k for k, src, tags in _code_cells(nb)
+             if re.search(r"\bglue\b", src) and not tags & HIDDEN_INPUT and "setup" not in tags]
+    assert not shown, f"{nb.stem}: cells {shown} show `glue` to the reader"
+
+
+def test_the_source_rules_catch_the_known_cases():
+    src = 'x = 1\nshow.figure(f, "3.1", f"Norm of v: ||v|| at {x}", "alt")'
+    assert list(_figure_calls(src)) == [("'3.1'", "Norm of v: ||v|| at ")]
+    assert ASCII_MATHS.search("the prediction sqrt(1 + c^2)") and ASCII_MATHS.search("eta g^2")
+    assert not ASCII_MATHS.search("the prediction \u221a(1 + c\u00b2), a beta distribution")
+
+
+def _explorables(chapter: int):
+    mod = importlib.import_module(f"normlab.ch{chapter}.explorables")
+    return {name: make() for name, make in mod.EXPLORABLES.items()}
+
+
+@pytest.mark.parametrize("chapter", [int(n.stem[:2]) for n in TAUGHT])
+def test_what_to_notice_says_where_to_look(chapter):
+    """R1: the line sits under a predict question; it names where to look, not the answer."""
+    for name, ex in _explorables(chapter).items():
+        assert ex.notice.split()[0] in LOOK, (
+            f"ch{chapter} {name}: 'What to notice' should start with where to look "
+            f"({', '.join(LOOK)}), not say what happens: {ex.notice!r}")
+
+
+@pytest.mark.parametrize("nb", TAUGHT, ids=[n.stem for n in TAUGHT])
+def test_captions_write_maths_as_symbols_or_words(nb):
+    """A caption is plain text on every edition: ``||v||``, ``sqrt(..)``, ``eta`` or ``x^2`` in it
+    reads as code; ‖v‖, √, η, x² (or words) do not."""
+    chapter = int(nb.stem[:2])
+    caps = [(f"Figure {num}", cap) for _, src, _ in _code_cells(nb) for num, cap in _figure_calls(src)]
+    caps += [(f"explorable {n}", ex.caption) for n, ex in _explorables(chapter).items()]
+    bad = [(where, ASCII_MATHS.search(cap).group()) for where, cap in caps if ASCII_MATHS.search(cap)]
+    assert not bad, f"{nb.stem}: ASCII maths in captions: {bad}"

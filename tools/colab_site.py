@@ -112,13 +112,38 @@ class Site:
         return self._links
 
     def bib_anchor(self, key: str) -> str | None:
-        """The anchor of a bibliography entry on the website: the one its citations link to."""
+        """The anchor of a bibliography entry on the website: the one its citations link to.
+
+        Found from any citation of the entry on the website whose link reads "Author, year"
+        (a textual citation links "Author" and "year" apart, so the first link to an anchor is
+        not enough), else from the entry itself on the bibliography page, whose label reads
+        "Author year" (book/_ext/bib_style.py)."""
         who, year = self.bib[key]
         want = f"{who}, {year}"
-        for (page, anchor), text in self.link_texts().items():
-            if page == "book/bibliography" and text.replace(" ,", ",") == want:
+        for (page, anchor), texts in self._bib_links().items():
+            if any(t.replace(" ,", ",") == want for t in texts):
                 return anchor
+        for entry in self.soup("book/bibliography").find_all(True, id=True):
+            label = entry.find(class_="label", recursive=False) if "citation" in entry.get("class", []) else None
+            if label is not None and _text(label).strip("[] ").replace(" ,", ",") in (f"{who} {year}", want):
+                return entry["id"]
         return None
+
+    def _bib_links(self) -> dict:
+        """(page, id) -> every text of the website's links to the bibliography page."""
+        if getattr(self, "_bib", None) is None:
+            self._bib = {}
+            for page in self.pages():
+                base = PurePosixPath(page).parent
+                for a in self.soup(page).find_all("a", class_="reference", href=True):
+                    href = a["href"]
+                    if "://" in href or "#" not in href:
+                        continue
+                    path, anchor = href.split("#", 1)
+                    target = page if not path else _join(base, path)
+                    if target == "book/bibliography":
+                        self._bib.setdefault((target, anchor), []).append(_text(a))
+        return self._bib
 
     def title(self, page: str) -> str:
         h1 = self.soup(page).find("h1")

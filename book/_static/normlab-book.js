@@ -13,7 +13,8 @@
       fields, the check and the verdict first), and on the claims page the element
       #normlab-claims-filter becomes a filter by chapter and by paper verdict, using the rows'
       data-chapter and data-verdict attributes (or, in a table without them, the row number
-      "chapter.k" and the verdict badge). */
+      "chapter.k" and the verdict badge); the page's summary line above the table counts the
+      rows that the filter shows. */
 (function () {
   "use strict";
 
@@ -107,6 +108,22 @@
     return {wrap: wrap, select: sel};
   }
 
+  // The page's one-line summary (normlab.claims.Table.summary_html) counts the rows shown: the
+  // checks that pass and fail and each paper verdict, in the order data-verdicts gives.
+  function summarize(shown, total, what) {
+    document.querySelectorAll(".nl-claims-summary").forEach(function (p) {
+      var order = (p.dataset.verdicts || "").split("|").filter(Boolean);
+      var passed = shown.filter(function (tr) { return tr.querySelector("b.nl-pass"); }).length;
+      var counts = order.map(function (v) {
+        return shown.filter(function (tr) { return rowVerdict(tr) === v; }).length + " " + v;
+      });
+      var head = shown.length === total ? total + " claims"
+        : shown.length + " of " + total + " claims (" + what + ")";
+      p.textContent = head + ": check " + passed + " PASS, " + (shown.length - passed) +
+        " FAIL; paper verdicts: " + counts.join(", ");
+    });
+  }
+
   function claimsFilter() {
     var host = document.getElementById("normlab-claims-filter");
     if (!host || host.dataset.ready) return;
@@ -154,6 +171,8 @@
       status.textContent = shown === rows.length
         ? "Showing all " + rows.length + " claims."
         : "Showing " + shown + " of " + rows.length + " claims.";
+      summarize(rows.filter(function (tr) { return !tr.hidden; }), rows.length,
+                [c ? "chapter " + c : "", v].filter(Boolean).join(", "));
       markWide();
     }
     ch.select.addEventListener("change", apply);

@@ -14,8 +14,8 @@ def geometry_explorable() -> Explorable:
         growth.geometry_compute, sliders, figures.plot_geometry,
         title="The geometry of a weight-normalized step",
         caption="One unit with two inputs and weight normalization: the direction v, the gradient "
-                "step dv (orthogonal to v), the new v' outside the circle of radius ||v||, and the "
-                "next steps; the norm against the prediction sqrt(1 + c^2) per step; and the loss "
+                "step dv (orthogonal to v), the new v' outside the circle of radius ‖v‖, and the "
+                "next steps; the norm against the prediction √(1 + c²) per step; and the loss "
                 "with WN and with the same steps taken on w directly (which diverges for large "
                 "steps), for the chosen step size.",
         grid_fn=growth.geometry_grid, number="3.2",
@@ -36,8 +36,8 @@ def stabilization_explorable() -> Explorable:
     return Explorable(
         stabilization.compute_stabilization, sliders, figures.plot_stabilization,
         title="Self-stabilization: learning rate and gradient noise, with and without WN",
-        caption="Training loss, the first hidden layer's mean column norm (||v|| with WN, ||W|| "
-                "without) and its effective learning rate eta g^2/||v||^2 (eta without WN) against "
+        caption="Training loss, the first hidden layer's mean column norm (‖v‖ with WN, ‖W‖ "
+                "without) and its effective learning rate ηg²/‖v‖² (η without WN) against "
                 "SGD step, for a digits MLP trained with Gaussian noise of the chosen size added to "
                 "every hidden weight's gradient; a diverged run is marked.",
         grid_fn=stabilization.stabilization_grid, number="3.3",

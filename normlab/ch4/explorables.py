@@ -115,7 +115,7 @@ def training_explorable() -> Explorable:
                 "64-64-64-10 ReLU MLP on the 8x8 digits, with no normalization, batch "
                 "normalization or layer normalization in its hidden layers, at the chosen "
                 "learning rate and batch size; a diverged run is marked and its curves stop there.",
-        number="4.5",
+        number="4.4",
         alt="Two panels against SGD step: training loss (left) and test accuracy (right) of "
             "three networks at the chosen learning rate and batch size, with notes where a run "
             "diverged or where batch norm cannot train at batch size one.",
