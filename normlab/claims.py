@@ -267,7 +267,10 @@ class Table:
                 verdict += f"<br><small class='nl-differs'>{html.escape(r.differs)}</small>"
             ctrl = ""
             if self._with_controls:
-                cls = "" if r.control_passed is None else (" class='nl-fail'" if r.control_passed else " class='nl-pass'")
+                # not the check's PASS/FAIL badge classes: a badge does not wrap, and a control's
+                # sentence is long (it ran off the table's right edge)
+                cls = "" if r.control_passed is None else (
+                    " class='nl-control nl-control-passes'" if r.control_passed else " class='nl-control'")
                 ctrl = f"<td{cls}>{html.escape(c[6])}</td>"
             return (f"<tr data-chapter='{r.chapter}' data-verdict='{html.escape(r.verdict, quote=True)}'>"
                     + "".join(f"<td>{html.escape(x)}</td>" for x in c[:4])

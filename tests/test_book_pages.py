@@ -239,3 +239,30 @@ def test_wide_content_says_that_it_scrolls(browser, site, path):  # noqa: F811
                        for b in page.evaluate(HINTS)), "a long code line got no hint"
     finally:
         ctx.close()
+
+
+FITS = """() => Array.from(document.querySelectorAll('.normlab-claims-scroll')).map(box => {
+  const art = document.querySelector('.bd-article').getBoundingClientRect();
+  const rows = Array.from(box.querySelectorAll('tbody tr')).filter(tr => !tr.hidden).slice(0, 8);
+  const cells = rows.flatMap(tr => Array.from(tr.cells));
+  return {overflow: box.scrollWidth - box.clientWidth,
+          outside: cells.filter(td => td.getBoundingClientRect().right > art.right + 1).length,
+          tallest: Math.max(...rows.map(tr => tr.getBoundingClientRect().height)),
+          screen: window.innerHeight};
+})"""
+
+
+@pytest.mark.parametrize("path", ["notebooks/01_batch_norm.html", "book/claims.html"])
+def test_claims_table_fits_the_text_column_on_a_desktop(browser, site, path):  # noqa: F811
+    """Reader R2: as a seven-column table the claims were cut off at the right edge of the text
+    column (a control's sentence did not wrap) and a row could be taller than the screen; as
+    cards every cell lies inside the column and each claim fits on one screen."""
+    ctx, page, log = open_page(browser, site + path, viewport={"width": 1280, "height": 900})
+    try:
+        boxes = page.evaluate(FITS)
+        assert boxes, f"{path}: no claims table"
+        for b in boxes:
+            assert b["overflow"] <= 1 and b["outside"] == 0, f"{path}: the claims table is cut off: {b}"
+            assert b["tallest"] < b["screen"], f"{path}: a claim is taller than the screen: {b}"
+    finally:
+        ctx.close()

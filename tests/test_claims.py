@@ -131,3 +131,13 @@ def test_summary_counts_the_rows_and_keeps_the_verdicts_order():
     html = t.summary_html()
     # the website's filter rewrites this paragraph for the rows it shows (normlab-book.js)
     assert "class='nl-claims-summary'" in html and "|".join(claims.VERDICTS).split("|")[0] in html
+
+
+def test_a_control_cell_is_not_a_badge():
+    """The control's sentence wraps in its cell: it does not take the check's PASS/FAIL badge
+    classes, which keep a badge on one line (a control's sentence ran off the table's edge)."""
+    row = claims.Row(1, "a", "m", "p", True, 0.1, claims.REPRODUCED, "1.1",
+                     control="without the normalization: a long sentence " * 5, control_passed=False)
+    html = claims.Table([row])._repr_html_()
+    assert "<td class='nl-control'>without the normalization" in html
+    assert html.count("nl-pass") == 1  # the check's badge only
