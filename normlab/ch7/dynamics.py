@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import normlab
-from normlab import data, nets, scale, train
+from normlab import cache, data, nets, scale, train
 
 SIZES = (64, 32, 32, 10)
 BATCH = 128
@@ -58,15 +58,17 @@ def _record_w(s):
 # 7.2 Pythagoras and the angular step
 # ------------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def pythagoras(lr: float = 0.5, wd: float = 5e-3, steps: int = 200, seed: int = 0) -> dict:
+def pythagoras(lr: float = 0.5, wd: float = 5e-3, steps: int = 200, seed: int = 0,
+               normalized: bool = True) -> dict:
     r"""SGD with weight decay (``wd`` may be 0), float64: per step and unit, the measured
     :math:`\|w_{t+1}\|^2` against :math:`(1-\eta\lambda)^2\|w_t\|^2 + \eta^2\|g_t\|^2` (``pyth``:
     largest relative error), the measured angle (:func:`normlab.scale.angle`) against
     :math:`\arctan(\eta\|\nabla L(\hat w_t)\|/((1-\eta\lambda)\|w_t\|^2))` with the gradient taken
     at the unit-norm weights (``tan``: largest relative error), :math:`|\cos(w_t, g_t)|` (``cos``),
-    and the first layer's norms (``norm`` (T+1, units)) and angles (``angle`` (T, units))."""
+    and the first layer's norms (``norm`` (T+1, units)) and angles (``angle`` (T, units)).
+    ``normalized=False``: the plain network, the control."""
     with normlab.float64():
-        loss, w0, idx, _ = problem(seed, steps=steps)
+        loss, w0, idx, _ = problem(seed, steps=steps, normalized=normalized)
 
         def record(s):
             w, g, new = s.params[0], s.grads[0], s.new_params[0]
@@ -184,3 +186,35 @@ def li_arora(eps: float = 0.0, buffer: str = "matched", root: str = "+", mom: fl
         d["logits"] = float(jnp.max(jnp.abs(la - lb)))
     d.update(alpha=a, lr_growth=a ** -2, lr_final=lr * a ** (-2 * steps + 1), eps=eps, buffer=buffer)
     return d
+
+
+#: the explorable's and the chapter's values of the normalizer's epsilon (0 first)
+EPS_GRID = (0.0, 1e-12, 1e-10, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def exp_lr_compute(eps, zero, steps: int = STEPS):
+    """Pure JAX (``eps`` and ``zero``, 1 for zero buffers, may be traced): the two runs of
+    :func:`exp_lr_pair` at :data:`LR`, :data:`WD`, :data:`MOM` and their :func:`discrepancy`, with
+    the largest difference of the test-set logits at the end (``logits``)."""
+    loss, w0, idx, full = problem(0, eps=eps, steps=steps)
+    a = alpha(LR, WD, MOM)
+    _, _, h1 = train.run(loss, w0, idx, lr=LR, optimizer=train.momentum(MOM, WD), record=_record_w)
+    v0 = [(1 - zero) * v for v in initial_buffer(w0, LR, a)]
+    opt = train.Optimizer(lambda p: v0, train.momentum(MOM).update)
+    _, _, h2 = train.run(loss, w0, idx, lr=lambda t: LR * a ** (-2.0 * t - 1), optimizer=opt,
+                         record=_record_w)
+    d = discrepancy(h1["w"], h2["w"], a)
+    x = data.digits(dtype=w0[0].dtype)["x_test"]
+    la = nets.apply_mlp(full([w[-1] for w in h1["w"]]), x, layer(eps))[0]
+    lb = nets.apply_mlp(full([w[-1] for w in h2["w"]]), x, layer(eps))[0]
+    return {**d, "logits": jnp.max(jnp.abs(la - lb))}
+
+
+@cache.cached
+@functools.lru_cache(maxsize=None)
+def exp_lr_grid() -> dict:
+    """:func:`exp_lr_compute` over :data:`EPS_GRID` x (matched, zero buffers), float64, one
+    compiled call; entries with leading axes (eps, buffer)."""
+    with normlab.float64():
+        out = train.grid(exp_lr_compute, eps=np.asarray(EPS_GRID), zero=np.asarray([0.0, 1.0]))
+        return jax.tree_util.tree_map(np.asarray, out)
