@@ -147,3 +147,21 @@ def early_stopping(r=None) -> dict:
         out["slowdown"].append(a[:, -T // 10:].mean(1) / a[:, :T // 10].mean(1))
         out["norm_growth"].append(r["norm"][i, j, :, -1, 0] / r["norm"][i, j, :, 0, 0])
     return out
+
+
+def predict_answer(lr: float = 0.3, r=None) -> dict:
+    """The answer to the equilibrium explorable's predict question at ``lr`` (seed 0, first layer,
+    as the figure shows): the weight decay with the smallest final norm, that norm and the one
+    without decay, and for lambda = 1e-3 the RMS angle of the last quarter over the prediction
+    and the relaxation time."""
+    r = runs() if r is None else r
+    i = LRS.index(lr)
+    final = r["norm"][i, :, 0, -1, 0]
+    j = int(np.argmin(final))
+    k = WDS.index(1e-3)
+    a = r["angle"][i, k, 0, :, 0]
+    T = len(a)
+    pred = float(np.sqrt(2 * lr * 1e-3 / (1 + MOM)))
+    return {"smallest_norm_wd": WDS[j], "norm_small": float(final[j]), "norm_none": float(final[0]),
+            "ratio_1e3": float(np.sqrt(np.mean(a[3 * T // 4:] ** 2)) / pred),
+            "tau_1e3": (1 - MOM) / (2 * lr * 1e-3)}

@@ -48,7 +48,7 @@ def equilibrium_explorable() -> Explorable:
     return Explorable(
         equilibrium_nearest, sliders, figures.plot_equilibrium,
         title="Weight decay sets the angular update: learning rate x weight decay",
-        number="7.4",
+        number="7.3",
         caption="The digits network with BN (scale-invariant hidden weights), momentum 0.9, 600 "
                 "steps, seed 0. Left: the first hidden layer's mean unit norm for every weight "
                 "decay of the grid at the chosen learning rate (the chosen decay bold). Right: "
@@ -106,7 +106,7 @@ def exp_lr_explorable() -> Explorable:
     return Explorable(
         exp_lr_nearest, sliders, figures.plot_exp_lr,
         title="Weight decay or an exponential learning rate: where the equivalence holds",
-        number="7.6",
+        number="7.5",
         caption="Two float64 runs of the digits network with BN (gamma, beta and the readout "
                 "fixed): momentum 0.9 with weight decay 5e-4 at lr 0.1, and momentum 0.9 without "
                 "decay at lr 0.1 alpha^(-2t-1). Left: the largest difference of their unit weight "
