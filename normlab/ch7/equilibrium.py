@@ -153,7 +153,7 @@ def predict_answer(lr: float = 0.3, r=None) -> dict:
     """The answer to the equilibrium explorable's predict question at ``lr`` (seed 0, first layer,
     as the figure shows): the weight decay with the smallest final norm, that norm and the one
     without decay, and for lambda = 1e-3 the RMS angle of the last quarter over the prediction
-    and the relaxation time."""
+    and the relaxation time; ``ratio_first_half``: the same from 10% to 50% of the run."""
     r = runs() if r is None else r
     i = LRS.index(lr)
     final = r["norm"][i, :, 0, -1, 0]
@@ -164,4 +164,5 @@ def predict_answer(lr: float = 0.3, r=None) -> dict:
     pred = float(np.sqrt(2 * lr * 1e-3 / (1 + MOM)))
     return {"smallest_norm_wd": WDS[j], "norm_small": float(final[j]), "norm_none": float(final[0]),
             "ratio_1e3": float(np.sqrt(np.mean(a[3 * T // 4:] ** 2)) / pred),
+            "ratio_first_half": float(np.sqrt(np.mean(a[T // 10:T // 2] ** 2)) / pred),
             "tau_1e3": (1 - MOM) / (2 * lr * 1e-3)}
