@@ -189,7 +189,7 @@ def li_arora(eps: float = 0.0, buffer: str = "matched", root: str = "+", mom: fl
 
 
 #: the explorable's and the chapter's values of the normalizer's epsilon (0 first)
-EPS_GRID = (0.0, 1e-12, 1e-10, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+EPS_GRID = (0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3)
 
 
 def exp_lr_compute(eps, zero, steps: int = STEPS):

@@ -100,7 +100,7 @@ def identities(kind: str, eps: float = 0.0, seed: int = 0, ks=(0.1, 3.0, 100.0))
             return max(_rel(k * gk[i][name], g[i][name]) for i in range(len(q) - 1))
 
         s = max(scaled(k) for k in ks)
-        s_out = max(scaled(k, True) for k in ks)
+        s_out = scaled(ks[-1], True)
     return {"orth": float(o), "scale": float(s), "out_orth": float(o_out), "out_scale": float(s_out)}
 
 
