@@ -111,21 +111,19 @@ def plot_equilibrium(res, lr, wd, fig=None):
         bx.set_xlim(0, angle.shape[-1])
         style.log_y(bx)
         bx.set_ylim(1e-4, 0.5)
+        style.figure_legend(fig, [style.proxy(rf"$\lambda$ = {w:g}", WD_COLORS[j], lw=2)
+                                  for j, w in enumerate(res["wds"])]
+                            + [style.proxy("predicted equilibrium angle", C_REF, ls="--", lw=1.2)], ncol=5)
         style.fit(fig)
     ax, bx = style.axes(fig)[0]
     T = angle.shape[-1]
     for j, w in enumerate(res["wds"]):
         chosen = bool(np.isclose(w, wd))
         style.line(ax, ("n", j), np.arange(norm.shape[-1]), norm[j], color=WD_COLORS[j],
-                   lw=2.4 if chosen else 1.0, alpha=1.0 if chosen else 0.6,
-                   label=rf"$\lambda$ = {w:g}")
-    style.legend(ax, fontsize=style.SMALL, loc="upper left", ncol=2)
+                   lw=2.4 if chosen else 1.0, alpha=1.0 if chosen else 0.6)
     jc = int(np.argmin(np.abs(np.asarray(res["wds"]) - wd)))
-    style.line(bx, "a", np.arange(1, T + 1), angle[jc], color=WD_COLORS[jc], lw=1.2,
-               label="measured (first layer)")
-    style.line(bx, "p", [0, T], [max(pred, 1e-9)] * 2, color=C_REF, ls="--", lw=1.2,
-               label=r"$\sqrt{2\eta\lambda/(1+\gamma)}$" if pred > 0 else r"no equilibrium ($\lambda = 0$)")
-    style.legend(bx, fontsize=style.SMALL, loc="upper right")
+    style.line(bx, "a", np.arange(1, T + 1), angle[jc], color=WD_COLORS[jc], lw=1.2)
+    style.line(bx, "p", [0, T], [max(pred, 1e-9)] * 2, color=C_REF, ls="--", lw=1.2)
     tau = (1 - 0.9) / (2 * lr * wd) if wd > 0 else np.inf
     style.suptitle(fig, rf"$\eta$ = {lr:g}, $\lambda$ = {wd:g}, momentum 0.9: relaxation time "
                    + (f"{tau:.0f} steps" if np.isfinite(tau) else "infinite"),
@@ -141,8 +139,7 @@ def plot_exp_lr(res, eps, fig=None):
         ax, bx = axes[0]
         T = res["unit"].shape[-1]
         t = np.arange(1, T + 1)
-        ax.plot(t, np.maximum(res["ref"], 1e-17), color=C_REF, lw=1.0, ls=":",
-                label=r"matched, $\epsilon = 0$")
+        ax.plot(t, np.maximum(res["ref"], 1e-17), color=C_REF, lw=1.0, ls=":")
         ax.set_yscale("log")
         ax.set_ylim(1e-17, 1)
         ax.set_xlim(0, T)
@@ -152,16 +149,18 @@ def plot_exp_lr(res, eps, fig=None):
         bx.set_ylabel(r"$\|\tilde W_1\| / \|W_1\|$")
         bx.set_xlim(0, T)
         bx.set_ylim(0.95, 1.3)
+        style.figure_legend(fig, [style.proxy(r"matched $\tilde v_0$", C_NORM, lw=2),
+                                  style.proxy("zero buffers", C_PLAIN, lw=2),
+                                  style.proxy(r"matched, $\epsilon = 0$", C_REF, ls=":", lw=1.0),
+                                  style.proxy(r"$\alpha^{-t}$", C_REF, ls="--", lw=1.0)], ncol=4)
         style.fit(fig)
     ax, bx = style.axes(fig)[0]
     T = res["unit"].shape[-1]
     t = np.arange(1, T + 1)
-    style.line(ax, "m", t, np.maximum(res["unit"][0], 1e-17), color=C_NORM, label=r"matched $\tilde v_0$")
-    style.line(ax, "z", t, np.maximum(res["unit"][1], 1e-17), color=C_PLAIN, label="zero buffers")
-    style.legend(ax, fontsize=style.SMALL, loc="lower right")
-    style.line(bx, "r", t, res["ratio"][0], color=C_NORM, label=r"matched")
-    style.line(bx, "g", t, res["grow"], color=C_REF, ls="--", lw=1.0, label=r"$\alpha^{-t}$")
-    style.legend(bx, fontsize=style.SMALL, loc="upper left")
+    style.line(ax, "m", t, np.maximum(res["unit"][0], 1e-17), color=C_NORM)
+    style.line(ax, "z", t, np.maximum(res["unit"][1], 1e-17), color=C_PLAIN)
+    style.line(bx, "r", t, res["ratio"][0], color=C_NORM)
+    style.line(bx, "g", t, res["grow"], color=C_REF, ls="--", lw=1.0)
     style.suptitle(fig, rf"normalizer $\epsilon$ = {float(res['eps_shown']):.0e}: after {T} steps the "
                    rf"unit weights differ by {float(res['unit'][0][-1]):.1e}", fontsize=style.TITLE)
     return fig
