@@ -266,35 +266,49 @@ def _control_eps_breaks():
     return f"eps = 0: {u:.0e}", u > 1e-6
 
 
+def _with_contrast(measure, contrast):
+    """An identity row's measurement with its contrast in the same text: the same check where
+    the identity's condition is removed (no normalization, weight decay, zero buffers), which
+    must fail there; the row passes only if the identity holds AND the contrast fails, so the
+    check is shown to be able to fail. (Identity rows carry no separate control.)"""
+    def run():
+        text, ok = measure()[:2]
+        ctext, cok = contrast()[:2]
+        return f"{text}. Contrast: {ctext} (fails the check, as it should)" if not cok else \
+            f"{text}. Contrast: {ctext} (PASSES the check: it cannot tell)", bool(ok and not cok)
+    return run
+
+
 CLAIMS = [
     Claim(7, "At eps = 0, <w, grad> = 0 and grad(kw) = grad(w)/k hold to rounding for BN, LN and "
              "GN (the incoming weights of what they normalize), WN's v and WS's W; the output "
              "layer is not scale-invariant",
           "Wan et al., Lemma 1 (eqs. 3-4): for a scale-invariant w, <w, grad L(w)> = 0 and "
           "grad L(kw) = grad L(w)/k",
-          _claim_identities, verdict=IDENTITY, control=_control_identities),
+          _with_contrast(_claim_identities, _control_identities), verdict=IDENTITY),
     Claim(7, "With eps > 0 both identities break, by an amount proportional to eps (about eps "
              "itself for BN on the digits)",
-          "Li & Arora (blog): the equivalence needs a scale-invariant loss; BN's eps is not "
-          "mentioned", _claim_eps, verdict=IDENTITY, control=_control_eps),
+          "Wan et al., Definition 1 and Li & Arora: the identities and the equivalence are stated "
+          "for exactly scale-invariant losses, which BN's eps > 0 is not",
+          _claim_eps, verdict=REPRODUCED, control=_control_eps),
     Claim(7, "Pythagoras with weight decay is exact: ||w_t+1||^2 = (1 - eta lambda)^2 ||w_t||^2 + "
              "eta^2 ||g_t||^2 for every unit and step",
           "Wan et al., eq. 5 and the orthogonality of Lemma 1 (the identity is derived here)",
-          _claim_pythagoras, verdict=IDENTITY, control=_control_pythagoras),
+          _with_contrast(_claim_pythagoras, _control_pythagoras), verdict=IDENTITY),
     Claim(7, "Without weight decay ||w|| of a scale-invariant unit never decreases under SGD",
           "van Laarhoven (2017, as quoted): 'If no regularization is used, then the norm of the "
-          "weights tends to increase over time'", _claim_grows, verdict=IDENTITY,
-          control=_control_grows),
+          "weights tends to increase over time'", _with_contrast(_claim_grows, _control_grows),
+          verdict=IDENTITY),
     Claim(7, "The angular step is exactly tan(Delta) = eta ||grad L(w_hat)|| / ((1 - eta lambda) "
              "||w||^2): the effective learning rate is eta/||w||^2",
           "Hoffer et al. (2018) and van Laarhoven (2017): the effective learning rate of a "
-          "normalized layer is eta/||w||^2 (to first order)", _claim_angle, verdict=IDENTITY,
-          control=_control_angle),
+          "normalized layer is eta/||w||^2 (to first order)", _with_contrast(_claim_angle, _control_angle),
+          verdict=IDENTITY),
     Claim(7, "Under normalization weight decay only rescales: (w0, eta, lambda) and (c w0, c^2 eta, "
              "lambda/c^2) give the same function at every step",
           "van Laarhoven (2017, as summarized): L_lambda(alpha w) = L_(lambda alpha^2)(w); Li & "
           "Arora's 'equivalent scaling' (theta, eta) -> (c theta, c^2 eta)",
-          _claim_rescaling, verdict=IDENTITY, control=_control_rescaling),
+          _with_contrast(_claim_rescaling, _control_rescaling), verdict=IDENTITY),
     Claim(7, "Without weight decay the angular step at the best learning rate decays as ||w|| "
              "grows (learning slows), but at our scale this costs no test accuracy: the seed's "
              "'early stopping' reading holds for the mechanism, not as a harm",
@@ -322,9 +336,9 @@ CLAIMS = [
              "buffer -(1 - alpha) w0/(alpha eta); for either root, and for gamma = 0",
           "Li & Arora, Theorem 1 (informal, authors' blog): equivalent with eta_t = alpha^(-2t-1) "
           "eta, alpha a non-zero root of x^2 - (1 + gamma - lambda eta) x + gamma = 0",
-          _claim_li_arora, verdict=IDENTITY, control=_control_li_arora),
+          _with_contrast(_claim_li_arora, _control_li_arora), verdict=IDENTITY),
     Claim(7, "A normalizer eps > 0 breaks the exponential-LR equivalence: at eps = 1e-5 the unit "
              "weights drift apart by more than 1e-6",
           "Li & Arora: the theorem is for scale-invariant losses (eps = 0)",
-          _claim_eps_breaks, verdict=IDENTITY, control=_control_eps_breaks),
+          _claim_eps_breaks, verdict=REPRODUCED, control=_control_eps_breaks),
 ]
