@@ -118,7 +118,7 @@ def exp_lr_explorable() -> Explorable:
             "eps and jumping to about 1e-3 from eps = 1e-5; the zero-buffer curve sits near "
             "1e-2 for every eps. Right: the norm ratio on the dashed alpha^(-t) line.",
         notice="Up to eps = 1e-6 the matched runs end about eps apart; from 1e-5 the "
-               "difference jumps to within a factor of ten of the zero-buffer drift.",
+               "difference jumps by orders of magnitude, towards the zero-buffer drift.",
         grid_fn=exp_lr_frames, consts=exp_lr_consts, recomputes=False)
 
 
