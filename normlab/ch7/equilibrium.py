@@ -1,0 +1,168 @@
+r"""7.3 and 7.5: the digits network trained with and without weight decay (float32): the norm of
+the scale-invariant weights, their angular update per step, the equilibrium it settles at, and
+the seed note's "early stopping" reading.
+
+One vmapped grid (:func:`runs`: learning rate x weight decay x seed, momentum 0.9) serves the
+chapter's figures, both readings and the first explorable.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from normlab import cache, data, nets, scale, train
+from normlab.ch7 import dynamics
+
+LRS = (0.03, 0.1, 0.3, 1.0)
+WDS = (0.0, 1e-3, 3e-3, 1e-2)
+SEEDS = (0, 1, 2)
+MOM = 0.9
+STEPS = 600
+SIZES = dynamics.SIZES
+BATCH = dynamics.BATCH
+
+
+def _stacked(seeds, steps, normalized=True):
+    lay = dynamics.layer() if normalized else nets.Dense()
+    ps = [nets.init_mlp(s, SIZES, lay) for s in seeds]
+    n = data.digits()["x_train"].shape[0]
+    idx = np.stack([np.asarray(train.batches(s, steps, BATCH, n)["idx"]) for s in seeds])
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *ps), jnp.asarray(idx), lay
+
+
+def train_one(lr, wd, seed, *, mom=MOM, seeds=SEEDS, steps=STEPS, normalized=True, stack=None):
+    """One run (pure JAX; ``lr``, ``wd``, ``seed`` (an index into ``seeds``) may be traced):
+    per step the batch loss, each hidden layer's RMS angle over its units (``angle`` (T, 2)) and
+    mean unit norm (``norm`` (T+1, 2)); at the end the test loss and accuracy."""
+    P, IDX, lay = stack if stack is not None else _stacked(seeds, steps, normalized)
+    p0 = jax.tree_util.tree_map(lambda a: a[seed], P)
+    idx = IDX[seed]
+    d = data.digits()
+    x, y = d["x_train"], d["y_train"]
+
+    def full(ws):
+        return [dict(p, W=w) for p, w in zip(p0[:-1], ws)] + [p0[-1]]
+
+    def loss(ws, rows, _s):
+        return train.cross_entropy(nets.apply_mlp(full(ws), x[rows], lay)[0], y[rows]), {}
+
+    def record(s):
+        ang = jnp.stack([jnp.sqrt(jnp.mean(scale.angle(a, b) ** 2)) for a, b in zip(s.params, s.new_params)])
+        nrm = jnp.stack([jnp.mean(jnp.linalg.norm(b, axis=0)) for b in s.new_params])
+        return {"loss": s.loss, "angle": ang, "norm": nrm}
+
+    w0 = [p["W"] for p in p0[:-1]]
+    ws, _, h = train.run(loss, w0, idx, lr=lr, optimizer=train.momentum(mom, wd), record=record)
+    n0 = jnp.stack([jnp.mean(jnp.linalg.norm(w, axis=0)) for w in w0])
+    logits, aux = nets.apply_mlp(full(ws), d["x_test"], lay)
+    return {"loss": h["loss"], "angle": h["angle"], "norm": jnp.concatenate([n0[None], h["norm"]]),
+            "test_loss": train.cross_entropy(logits, d["y_test"]),
+            "test_acc": train.accuracy(logits, d["y_test"]), "dead": train.dead_fraction(aux["pre"])}
+
+
+@cache.cached
+@functools.lru_cache(maxsize=None)
+def runs(normalized: bool = True) -> dict:
+    """The grid: every entry with leading axes (lr, wd, seed) = (LRS, WDS, SEEDS), as NumPy."""
+    stack = _stacked(SEEDS, STEPS, normalized)
+    out = train.grid(lambda lr, wd, seed: train_one(lr, wd, seed, stack=stack),
+                     lr=np.asarray(LRS, np.float32), wd=np.asarray(WDS, np.float32),
+                     seed=np.arange(len(SEEDS)))
+    return jax.tree_util.tree_map(np.asarray, out)
+
+
+def statuses(r=None) -> np.ndarray:
+    """``train.status`` of every run of the grid (lr, wd, seed)."""
+    r = runs() if r is None else r
+    out = np.empty(r["test_acc"].shape, dtype=object)
+    for i in np.ndindex(out.shape):
+        out[i] = train.status(r["loss"][i], dead=r["dead"][i], test_acc=r["test_acc"][i], chance=0.1)
+    return out
+
+
+def equilibrium_table(r=None, tail: float = 0.5) -> dict:
+    r"""Per (lr, wd) with wd > 0: the predicted :math:`\sqrt{2\eta\lambda/(1+\gamma)}`, the RMS
+    angle over the last ``tail`` of the run (units, steps, both layers) per seed (``rms``), the
+    mean angle (``mean``), and the relaxation time :math:`(1-\gamma)/(2\eta\lambda)` (``tau``)."""
+    r = runs() if r is None else r
+    T = r["angle"].shape[3]
+    a = r["angle"][:, :, :, int((1 - tail) * T):, :]
+    rms = np.sqrt(np.mean(a ** 2, axis=(3, 4)))
+    mean = np.mean(a, axis=(3, 4))
+    lr = np.asarray(LRS)[:, None]
+    wd = np.asarray(WDS)[None, :]
+    pred = np.sqrt(2 * lr * wd / (1 + MOM))
+    with np.errstate(divide="ignore"):
+        tau = np.where(wd > 0, (1 - MOM) / (2 * lr * wd), np.inf)
+    return {"rms": rms, "mean": mean, "pred": pred, "tau": tau}
+
+
+def equilibrated(max_tau_fraction: float = 0.1) -> list[tuple[int, int]]:
+    """The (lr, wd) grid points whose relaxation time is at most this fraction of the run."""
+    t = equilibrium_table()["tau"]
+    return [(i, j) for i in range(len(LRS)) for j in range(len(WDS))
+            if WDS[j] > 0 and t[i, j] <= max_tau_fraction * STEPS]
+
+
+def relaxation(i: int, j: int, r=None) -> np.ndarray:
+    r"""Per seed, the measured relaxation time of the first layer's mean norm at grid point
+    (i, j): the first step at which :math:`\|w_t\|^2 - \|w\|^2_{eq}` falls below :math:`1/e` of its
+    initial value, with :math:`\|w\|^2_{eq}` the mean of the last quarter of the run."""
+    r = runs() if r is None else r
+    n2 = r["norm"][i, j, :, :, 0] ** 2
+    T = n2.shape[1]
+    out = []
+    for s in range(n2.shape[0]):
+        eq = n2[s, 3 * T // 4:].mean()
+        dev = np.abs(n2[s] - eq)
+        hit = np.flatnonzero(dev <= dev[0] / np.e)
+        out.append(float(hit[0]) if hit.size else np.inf)
+    return np.asarray(out)
+
+
+def early_stopping(r=None) -> dict:
+    """The seed note's reading, each setting at its own best learning rate (lowest mean final
+    test loss over seeds, among rates where every seed trained; :func:`normlab.compare.compare`):
+    per weight decay, the best lr, the test accuracy there per seed, and the first layer's RMS
+    angle at the end relative to its first 10% (``slowdown``, per seed); ``cmp``, the comparison."""
+    from normlab import compare
+
+    r = runs() if r is None else r
+    st = statuses(r)
+    metric = np.moveaxis(r["test_loss"], 1, 0)        # (wd, lr, seed)
+    cmp = compare.compare(metric, methods=[f"wd {w:g}" for w in WDS], lrs=LRS, seeds=SEEDS,
+                          criterion="final test loss", status=np.moveaxis(st, 1, 0))
+    out = {"cmp": cmp, "best_lr": [], "acc": [], "slowdown": [], "norm_growth": []}
+    T = r["angle"].shape[3]
+    for j, w in enumerate(WDS):
+        lr = cmp.best_lr[f"wd {w:g}"]
+        i = LRS.index(lr)
+        a = r["angle"][i, j, :, :, 0]
+        out["best_lr"].append(lr)
+        out["acc"].append(r["test_acc"][i, j])
+        out["slowdown"].append(a[:, -T // 10:].mean(1) / a[:, :T // 10].mean(1))
+        out["norm_growth"].append(r["norm"][i, j, :, -1, 0] / r["norm"][i, j, :, 0, 0])
+    return out
+
+
+def predict_answer(lr: float = 0.3, r=None) -> dict:
+    """The answer to the equilibrium explorable's predict question at ``lr`` (seed 0, first layer,
+    as the figure shows): the weight decay with the smallest final norm, that norm and the one
+    without decay, and for lambda = 1e-3 the RMS angle of the last quarter over the prediction
+    and the relaxation time; ``ratio_first_half``: the same from 10% to 50% of the run."""
+    r = runs() if r is None else r
+    i = LRS.index(lr)
+    final = r["norm"][i, :, 0, -1, 0]
+    j = int(np.argmin(final))
+    k = WDS.index(1e-3)
+    a = r["angle"][i, k, 0, :, 0]
+    T = len(a)
+    pred = float(np.sqrt(2 * lr * 1e-3 / (1 + MOM)))
+    return {"smallest_norm_wd": WDS[j], "norm_small": float(final[j]), "norm_none": float(final[0]),
+            "ratio_1e3": float(np.sqrt(np.mean(a[3 * T // 4:] ** 2)) / pred),
+            "ratio_first_half": float(np.sqrt(np.mean(a[T // 10:T // 2] ** 2)) / pred),
+            "tau_1e3": (1 - MOM) / (2 * lr * 1e-3)}

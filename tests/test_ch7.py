@@ -1,0 +1,134 @@
+"""Chapter 7: scale invariance and the effective learning rate. Identities in float64 on small
+inputs; the exponential-learning-rate equivalence on a toy scale-invariant loss; the exercise
+checks (solutions pass, the usual mistakes are named); the predict answers at the settings the
+notebook's questions name."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import normlab
+from normlab import scale, train
+from normlab.ch7 import dynamics, exercises, invariance
+
+
+@pytest.mark.parametrize("kind", ["BN", "LN", "GN", "WN", "WS"])
+def test_identities_hold_at_eps_zero_for_every_normalization(kind):
+    r = invariance.identities(kind, ks=(7.0,))
+    assert r["orth"] < 1e-13 and r["scale"] < 1e-13
+    assert r["out_orth"] > 1e-3 and r["out_scale"] > 1.0   # the output layer is not invariant
+
+
+def test_identities_fail_without_normalization_and_with_eps():
+    assert invariance.identities("none", ks=(7.0,))["orth"] > 1e-2
+    r = invariance.identities("BN", eps=1e-4, ks=(7.0,))
+    assert 1e-6 < r["orth"] < 1e-2
+    with pytest.raises(ValueError, match="kind must be"):
+        invariance.layer_of("RMS")
+
+
+def test_groups_follow_each_normalization():
+    assert list(invariance.groups("LN", 4)) == [0, 0, 0, 0]
+    assert list(invariance.groups("GN", 8)) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert list(invariance.groups("BN", 3)) == [0, 1, 2]
+
+
+def test_alpha_roots_and_values():
+    a = dynamics.alpha(0.1, 5e-4, 0.9)
+    assert a == pytest.approx(0.999497728, abs=1e-9)
+    assert dynamics.alpha(0.1, 5e-4, 0.9, "-") == pytest.approx(0.900452272, abs=1e-9)
+    assert dynamics.alpha(0.1, 5e-4, 0.0) == pytest.approx(1 - 0.1 * 5e-4)
+    for root in "+-":
+        x = dynamics.alpha(0.3, 1e-2, 0.8, root)
+        assert x * x - (1 + 0.8 - 0.3 * 1e-2) * x + 0.8 == pytest.approx(0, abs=1e-14)
+    with pytest.raises(ValueError, match="no real root"):
+        dynamics.alpha(1.0, 0.5, 0.9)
+
+
+def _toy():
+    """A scale-invariant loss of each column of W (3 x 2): a smooth function of W / ||W||."""
+    A = jnp.asarray(np.random.default_rng(3).normal(size=(5, 3)))
+    T = 60
+    inputs = jnp.zeros((T, 1))
+
+    def loss(ws, _x, _s):
+        u = ws[0] / jnp.linalg.norm(ws[0], axis=0)
+        return jnp.sum(jnp.sin(A @ u) ** 2) + jnp.sum(u[0]), {}
+
+    return loss, inputs
+
+
+@pytest.mark.parametrize("mom,root", [(0.9, "+"), (0.9, "-"), (0.0, "+"), (0.5, "+")])
+def test_exp_lr_equivalence_on_a_toy_with_the_matched_buffer(mom, root):
+    loss, inputs = _toy()
+    lr, wd = 0.1, 0.01
+    with normlab.float64():
+        w0 = [jnp.asarray(np.random.default_rng(4).normal(size=(3, 2)))]
+        a = dynamics.alpha(lr, wd, mom, root)
+        _, _, h1 = train.run(loss, w0, inputs, lr=lr, optimizer=train.momentum(mom, wd),
+                             record=lambda s: {"w": s.new_params})
+        out = {}
+        for name, v0 in (("matched", dynamics.initial_buffer(w0, lr, a)), ("zero", [jnp.zeros_like(w0[0])])):
+            opt = train.Optimizer(lambda p, v0=v0: v0, train.momentum(mom).update)
+            _, _, h2 = train.run(loss, w0, inputs, lr=lambda t: lr * a ** (-2.0 * t - 1),
+                                 optimizer=opt, record=lambda s: {"w": s.new_params})
+            out[name] = {k: float(np.max(v)) for k, v in dynamics.discrepancy(h1["w"], h2["w"], a).items()}
+    assert out["matched"]["unit"] < 1e-11 and out["matched"]["rel"] < 1e-10
+    if mom > 0:
+        assert out["zero"]["unit"] > 1e-4   # zero buffers: not the same run
+
+
+def test_pythagoras_and_angle_are_exact_on_a_short_run():
+    r = dynamics.pythagoras(steps=20)
+    assert r["pyth"] < 1e-13 and r["tan"] < 1e-12 and r["cos"] < 1e-13
+    assert np.all(np.diff(dynamics.pythagoras(wd=0.0, steps=20)["norm"], axis=0) > -1e-15)
+    assert dynamics.pythagoras(steps=20, normalized=False)["pyth"] > 1e-6
+
+
+def test_rescaling_equivalence_short():
+    assert dynamics.rescaling(steps=20)["weights"] < 1e-13
+    assert dynamics.rescaling(steps=20, normalized=False)["weights"] > 1e-3
+
+
+def test_exercise_checks_pass_solutions_and_name_mistakes():
+    def angle(a, b):
+        return np.asarray(scale.angle(a, b))
+
+    def arccos_angle(a, b):
+        c = np.sum(a * b, 0) / np.linalg.norm(a, axis=0) / np.linalg.norm(b, axis=0)
+        return np.arccos(np.clip(c, -1, 1))
+
+    assert exercises.check_angle(angle).passed
+    assert exercises.check_angle(angle, seed=5).passed
+    bad = exercises.check_angle(arccos_angle)
+    assert not bad.passed and "arctan2" in bad.message
+    eq = lambda lr, wd, m: float(scale.equilibrium_angle(lr, wd, m))
+    assert exercises.check_equilibrium_angle(eq).passed
+    bad = exercises.check_equilibrium_angle(lambda lr, wd, m: np.sqrt(2 * lr * wd))
+    assert not bad.passed and "1 + gamma" in bad.message
+
+    def sched(lr, wd, m, steps, w0, root="+", zero=False):
+        a = dynamics.alpha(lr, wd, m, root)
+        v0 = np.zeros_like(w0) if zero else -(1 - a) * w0 / (a * lr)
+        return lr * a ** (-2.0 * np.arange(steps) - 1), v0
+
+    assert exercises.check_exp_lr(sched).passed
+    bad = exercises.check_exp_lr(lambda *a: sched(*a, zero=True))
+    assert not bad.passed and "zero initial buffer" in bad.message
+    bad = exercises.check_exp_lr(lambda *a: sched(*a, root="-"))
+    assert not bad.passed and "smaller root" in bad.message
+
+
+def test_predict_answers_hold_where_the_questions_ask():
+    from normlab.ch7 import equilibrium
+    pe = equilibrium.predict_answer(0.3)
+    # (a) the largest decay ends with the smallest norm, far below the undecayed one
+    assert pe["smallest_norm_wd"] == max(equilibrium.WDS) and pe["norm_small"] < 0.5 * pe["norm_none"]
+    # (b) by the last quarter the lambda = 1e-3 run is on the line; in the first half below it
+    assert abs(pe["ratio_1e3"] - 1) < 0.1 and pe["ratio_first_half"] < 0.9
+    # the eps question: about eps at 1e-6, far below the zero-buffer drift; much more at 1e-5
+    g = dynamics.exp_lr_grid()
+    i6, i5 = dynamics.EPS_GRID.index(1e-6), dynamics.EPS_GRID.index(1e-5)
+    assert 1e-7 < g["unit"][i6, 0, -1] < 1e-5 < g["unit"][0, 1, -1] / 100
+    assert g["unit"][i5, 0, -1] > 1e-4
