@@ -52,13 +52,13 @@ def projection_explorable() -> Explorable:
                 "standardized weights and the gradient with respect to W, Pg/sigma_W; right, the "
                 "norm of the gradient with respect to W against sigma_W (log-log), the dashed line "
                 "the norm of g.",
-        number="6.3",
+        number="6.2",
         alt="Left: three markers per weight index, the weight, the gradient g and the gradient "
             "with respect to W. Right: a falling straight line of gradient norm against sigma_W "
             "on log axes, a dashed horizontal line at the norm of g, and a red dot at the "
             "current sigma_W.",
-        notice="The direction of the W-gradient never changes with sigma_W, only its length: "
-               "1/sigma_W; it crosses the norm of g a little below sigma_W = 1.")
+        notice="The W-gradient keeps its direction as sigma_W moves, only its length changes, as "
+               "1/sigma_W: below the crossing with the dashed line it is longer than g itself.")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def microbatch_explorable() -> Explorable:
                 "smoothed) of BN, GN and GN+WS trained at the chosen batch size and learning "
                 "rate (each batch size has its own grid of three rates) for 150 steps; the legend "
                 "gives the mean test error (BN with its running statistics).",
-        grid_fn=microbatch_grid, consts=_consts, recomputes=False, number="6.5",
+        grid_fn=microbatch_grid, consts=_consts, recomputes=False, number="6.4",
         alt="Training-loss curves of three methods against SGD step for one batch size and one "
             "learning rate; the legend lists each method's test error.",
         notice="Move the batch size down to 1: BN's curve stays with GN's; the learning rate "

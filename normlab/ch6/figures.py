@@ -111,3 +111,27 @@ def plot_microbatch(res: dict, fig=None, batch=None, rate=None):
     style.title(ax[0, 0], f"batch {int(res['batch'])}, learning rate {float(res['lr']):.3g}",
                 fontsize=style.PANEL)
     return fig
+
+
+def trajectory_runs() -> dict:
+    """The runs Figure 6.2 draws: GN+WS with He init, plain SGD and with weight decay."""
+    from normlab.ch6 import claims, trajectory
+    return {"he": trajectory.run(), "decay": trajectory.run(weight_decay=claims.DECAY),
+            "every": trajectory.EVERY}
+
+
+def _fan_ins():
+    from normlab.ch6 import trajectory
+    return trajectory.fan_ins()
+
+
+def _table():
+    from normlab.ch6 import smallbatch
+    return smallbatch.table()
+
+
+# Every static figure of the chapter (tests/test_figures.py draws each one).
+FIGURES = {
+    "trajectory": lambda: plot_trajectory(trajectory_runs(), _fan_ins()),
+    "smallbatch": lambda: plot_smallbatch(_table()),
+}
