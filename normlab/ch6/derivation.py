@@ -10,6 +10,8 @@ Notation (one output unit, :math:`\epsilon = 0`): :math:`W` its fan-in vector of
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,6 +56,7 @@ def norm_identity_rhs(g, w_hat, sig):
     return jax.vmap(lambda gj, wj, sj: ch5.thm41_rhs(gj, wj, 1.0, sj), in_axes=(1, 1, 0))(g, w_hat, sig)
 
 
+@functools.lru_cache(maxsize=None)
 def check_backward(seed: int = 0, fan_in: int = 9, units: int = 4, eps: float = 0.0) -> float:
     """Relative error of :func:`normlab.weightstd.backward` against ``jax.grad`` (float64)."""
     W, lw = instance(seed, fan_in, units)
@@ -61,6 +64,7 @@ def check_backward(seed: int = 0, fan_in: int = 9, units: int = 4, eps: float = 
     return rel_error(weightstd.backward(g, W, eps), jax.grad(ws_loss)(W, lw, eps))
 
 
+@functools.lru_cache(maxsize=None)
 def check_identities(seed: int = 0, fan_in: int = 9, units: int = 4) -> dict:
     r"""The gradient-norm identity and the Hessian companion along the gradient, per unit, at
     :math:`\epsilon = 0`, against autodiff (float64). ``norm``: rel. error of
@@ -70,7 +74,7 @@ def check_identities(seed: int = 0, fan_in: int = 9, units: int = 4) -> dict:
     ``raw_over_proj``: :math:`\|g\|^2/\sigma^2` over :math:`\|\nabla_W\ell\|^2` (>= 1: the projection
     only removes); ``sigma``: each unit's :math:`\sigma`."""
     W, lw = instance(seed, fan_in, units)
-    Wh, sig = weightstd.standardize(W), sigma(W)
+    Wh, sig = weightstd.standardize(W), sigma(W)  # (memoised: call inside normlab.float64)
     g = jax.grad(lw)(Wh)
     G = jax.grad(ws_loss)(W, lw)
     lhs = jnp.sum(G * G, 0)
@@ -91,6 +95,7 @@ def check_identities(seed: int = 0, fan_in: int = 9, units: int = 4) -> dict:
                                                          / float(jnp.linalg.norm(W) * jnp.linalg.norm(G)))}
 
 
+@functools.lru_cache(maxsize=None)
 def official_variant_error(seed: int = 0, fan_in: int = 9, units: int = 4) -> float:
     r"""The official code's WS (unbiased std :math:`s`, :math:`\epsilon = 0`): the same identity holds
     with :math:`s` for :math:`\sigma` and :math:`I-1` in the :math:`\hat W` term. Relative error."""
@@ -109,8 +114,9 @@ def official_variant_error(seed: int = 0, fan_in: int = 9, units: int = 4) -> fl
 # ------------------------------------------------------------------------------------------------
 # 6.3: one example per GPU is exact for GN+WS, not for BN
 # ------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def batch_vs_singles(layer: nets.Layer, n: int = 16, channels=(1, 4, 8), seed: int = 0) -> float:
-    """The relative difference between the gradient of a batch of ``n`` digits' mean loss and the
+    """Memoised (call it inside :func:`normlab.float64`). The relative difference between the gradient of a batch of ``n`` digits' mean loss and the
     mean of the ``n`` single-example gradients (float64; call inside :func:`normlab.float64`)."""
     d = data.digits(images=True)
     x, y = jnp.asarray(d["x_train"][:n], jnp.float64), d["y_train"][:n]
