@@ -37,7 +37,7 @@ def projection_compute(sigma):
     pg = jnp.linalg.norm(weightstd.backward(g[:, None], w_hat[:, None])[:, 0])  # ||Pg|| (sigma = 1)
     return {"W": W, "g": g, "grad_w": grad_w, "sigma": sigma, "grad_norm": jnp.linalg.norm(grad_w),
             "g_norm": jnp.linalg.norm(g), "sigmas": sigmas, "curve": pg / sigmas,
-            "ylim": jnp.array([-3.0, 3.0])}
+            "ylim": jnp.array([-100.0, 100.0])}
 
 
 def projection_explorable() -> Explorable:

@@ -69,8 +69,10 @@ def plot_projection(res: dict, fig=None, sigma=None):
     if fig is None:
         fig, ax = style.figure(2, 1, width=3.8, height=3.2)
         I = len(res["W"])
-        ax[0, 0].set(xlabel="weight j of the unit's fan-in", ylabel="value", ylim=res["ylim"],
+        ax[0, 0].set(xlabel="weight j of the unit's fan-in", ylabel="value (symmetric log axis)",
                      xticks=np.arange(I))
+        style.symlog_y(ax[0, 0], 1.0)
+        ax[0, 0].set_ylim(*res["ylim"])
         ax[0, 0].axhline(0, color=style.COLORS["ref"], lw=0.6)
         ax[0, 1].plot(res["sigmas"], res["curve"], color=style.PALETTE["green"], label=r"$\|\nabla_W\ell\|$")
         ax[0, 1].axhline(res["g_norm"], color=style.COLORS["ref"], lw=0.8, ls="--", label=r"$\|g\|$")
