@@ -23,8 +23,7 @@ feedback), :mod:`normlab.claims` (``python -m normlab claims``, with controls),
 (computed numbers in the prose), :mod:`normlab.cache` (results kept between the build and the
 tests).
 
-The chapters: :mod:`normlab.ch1` ... :mod:`normlab.ch5` and :mod:`normlab.ch7`, one module per part of each
-notebook.
+The chapters: :mod:`normlab.ch1` ... :mod:`normlab.ch7`, one module per part of each notebook.
 """
 
 __version__ = "0.1.0"

@@ -43,7 +43,7 @@ from normlab import cache
 
 # Modules that define CLAIMS, in chapter order.
 MODULES = ["normlab.ch1.claims", "normlab.ch2.claims", "normlab.ch3.claims", "normlab.ch4.claims",
-           "normlab.ch5.claims", "normlab.ch7.claims"]
+           "normlab.ch5.claims", "normlab.ch6.claims", "normlab.ch7.claims"]
 
 REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"

@@ -1,0 +1,163 @@
+"""Chapter 6: Weight Standardization and Group Normalization. Identities in float64 on small
+inputs; the chapter's switch layer against the library's layers; the exercise checks; the answers
+of the predict questions (read from the chapter's sweep, which the claims tests share)."""
+
+import re
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import nbformat
+import numpy as np
+import pytest
+
+import normlab
+from normlab import nets
+from normlab.ch6 import answers, derivation, exercises, explorables, smallbatch, trajectory
+from normlab.measure import rel_error
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_weight_standardization.ipynb"
+
+
+@pytest.mark.parametrize("seed,fan_in,units", [(0, 9, 2), (2, 20, 1)])
+def test_ws_backward_and_the_identities_hold_exactly(seed, fan_in, units):
+    with normlab.float64():
+        assert derivation.check_backward(seed, fan_in, units) < 1e-12
+        assert derivation.check_backward(seed, fan_in, units, eps=1e-2) < 1e-12
+        r = derivation.check_identities(seed, fan_in, units)
+        assert r["norm"] < 1e-12 and r["hessian"] < 1e-12
+        assert np.all(r["raw_over_proj"] >= 1 - 1e-12) and r["orthogonal"] < 1e-12
+        assert derivation.official_variant_error(seed, fan_in, units) < 1e-12
+
+
+def test_identity_is_santurkar_thm41_with_m_replaced_by_the_fan_in():
+    """The same function (chapter 5's Theorem 4.1 right-hand side) with gamma = 1 gives ||Pg||^2/sigma^2."""
+    rng = np.random.default_rng(3)
+    with normlab.float64():
+        w = jnp.asarray(rng.normal(size=(7, 2)))
+        g = jnp.asarray(rng.normal(size=(7, 2)))
+        wh, s = (w - w.mean(0)) / w.std(0), w.std(0)
+        P = jnp.eye(7) - 1 / 7 - jnp.outer(wh[:, 0], wh[:, 0]) / 7
+        want = jnp.sum((P @ g[:, 0]) ** 2) / s[0] ** 2
+        assert rel_error(derivation.norm_identity_rhs(g, wh, s)[0], want) < 1e-12
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2, 3, 4])
+def test_switch_equals_the_library_layer(kind):
+    rng = np.random.default_rng(kind)
+    with normlab.float64():
+        h = jnp.asarray(rng.normal(size=(3, 5, 5, 2)))
+        W = jnp.asarray(rng.normal(size=(3, 3, 2, 4)))
+        ref = smallbatch.reference_layer(kind)
+        p_ref, sw = ref.init(W), smallbatch.Switch(kind=kind)
+        p = sw.init(W)
+        p = dict(p, gamma=jnp.asarray(rng.uniform(0.5, 2, 4)), beta=jnp.asarray(rng.normal(size=4)))
+        p_ref = dict(p_ref, **({"b": p["beta"]} if kind == 0 else
+                               {"gain": p["gamma"], "bias": p["beta"]} if kind == 2 else
+                               {"gamma": p["gamma"], "beta": p["beta"]}))
+        want = ref(p_ref, h)[0]
+        assert rel_error(sw(p, h)[0], want) < 1e-12
+        traced = jax.jit(lambda k: smallbatch.Switch(kind=k)(p, h)[0])(jnp.asarray(kind))
+        assert rel_error(traced, want) < 1e-12
+        if kind == 1:  # inference mode: the running statistics
+            run = (jnp.asarray(rng.normal(size=4)), jnp.asarray(rng.uniform(0.5, 2, 4)))
+            ctx = nets.Ctx(running=run)
+            assert rel_error(sw(p, h, ctx)[0], ref(p_ref, h, ctx)[0]) < 1e-12
+
+
+def test_fan_ins_and_rows():
+    assert trajectory.fan_ins() == [9, 9 * smallbatch.CHANNELS[1]]
+    r = smallbatch.rows_for(0, 4, steps=5, n=10)
+    assert r.shape == (5, 4) and r.min() >= 0 and r.max() < 10
+    assert not np.array_equal(r, smallbatch.rows_for(1, 4, steps=5, n=10))
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercises
+# ------------------------------------------------------------------------------------------------
+def _ws(g, W):
+    ax = tuple(range(W.ndim - 1))
+    s = W.std(ax, keepdims=True)
+    wh = (W - W.mean(ax, keepdims=True)) / s
+    return (g - g.mean(ax, keepdims=True) - wh * (g * wh).mean(ax, keepdims=True)) / s
+
+
+def _gn(x, G, gain, bias):
+    c = x.shape[-1]
+    xg = x.reshape(x.shape[:-1] + (G, c // G))
+    ax = tuple(range(1, x.ndim - 1)) + (x.ndim,)
+    return ((xg - xg.mean(ax, keepdims=True)) / np.sqrt(xg.var(ax, keepdims=True) + 1e-5)).reshape(x.shape) * gain + bias
+
+
+def test_checks_pass_on_correct_code_for_other_seeds():
+    for seed in (0, 3):
+        assert exercises.check_ws_backward(_ws, seed=seed).passed
+        assert exercises.check_group_norm(_gn, seed=seed).passed
+        assert exercises.check_effective_lr(lambda lr, k, c: lr * k * k * c / 2, seed=seed).passed
+
+
+def test_checks_diagnose_common_mistakes():
+    r = exercises.check_ws_backward(lambda g, W: _ws(g, W) * W.std(tuple(range(W.ndim - 1)), keepdims=True))
+    assert not r.passed and "1/sigma" in r.message
+    r = exercises.check_ws_backward(lambda g, W: g / W.std(tuple(range(W.ndim - 1)), keepdims=True))
+    assert not r.passed and "removed nothing" in r.message
+
+    def bn(x, G, gain, bias):
+        ax = tuple(range(x.ndim - 1))
+        return (x - x.mean(ax, keepdims=True)) / np.sqrt(x.var(ax, keepdims=True) + 1e-5) * gain + bias
+    r = exercises.check_group_norm(bn)
+    assert not r.passed and "batch axis" in r.message
+    r = exercises.check_effective_lr(lambda lr, k, c: lr * k * k * c)
+    assert not r.passed and "2/I" in r.message
+
+
+def test_stub_is_pending_and_errors_do_not_raise():
+    def stub(*a):
+        raise NotImplementedError
+    r = exercises.check_group_norm(stub)
+    assert not r.passed and r.pending
+    r = exercises.check_ws_backward(lambda g, W: 1 / 0)
+    assert not r.passed and "ZeroDivisionError" in r.message
+
+
+def test_exercises_are_in_the_notebook():
+    nb = nbformat.read(str(NOTEBOOK), 4)
+    text = "\n".join(c.source for c in nb.cells)
+    for ex in exercises.EXERCISES:
+        assert f":label: {ex.label}" in text and f"def {ex.function}(" in text
+        assert f"def {ex.function}_solution(" in text
+
+
+def test_markdown_renders():
+    """No TeX norm bars '\\|' (they do not render in the book's inline math); display math on
+    lines of its own."""
+    nb = nbformat.read(str(NOTEBOOK), 4)
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "markdown":
+            continue
+        assert "\\|" not in c.source, i
+        for line in c.source.splitlines():
+            if "$$" in line:
+                assert line.strip() == "$$", (i, line)
+        assert not re.search(r"\{glue:text\}`[^`]*\}`", c.source), i
+
+
+# ------------------------------------------------------------------------------------------------
+# The predict questions' answers
+# ------------------------------------------------------------------------------------------------
+def test_projection_answer():
+    """ex-predict-projection: the W-gradient only changes length, and equals ||g|| below sigma_W = 1."""
+    a = answers.projection_crossing()
+    assert a["cos"] > 1 - 1e-9
+    assert 0 < a["sigma"] < 1
+    r = explorables.projection_compute(1.0)
+    assert float(np.asarray(r["grad_norm"])) < float(np.asarray(r["g_norm"]))
+
+
+def test_microbatch_answer():
+    """ex-predict-microbatch: at batch 2 and the middle rate BN is within 1 point of GN, and GN's
+    error varies more across the three rates than the three methods do at the middle rate."""
+    a = answers.microbatch_point(2, 1)
+    assert abs(a["BN"] - a["GN"]) <= 0.01
+    gn = [answers.microbatch_point(2, k)["GN"] for k in range(3)]
+    assert max(gn) - min(gn) > max(a.values()) - min(a.values())
