@@ -137,14 +137,15 @@ def noisy_explorable() -> Explorable:
     """Sliders: learning rate and noise level (x the paper's constants)."""
     return Explorable(
         compute=noisy_compute,
-        sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.1, log=True),
+        # opens at lr 0.3: Figure 5.1 already shows lr 0.1 at the paper's noise
+        sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.3, log=True),
                  Slider("noise", "noise level (x paper)", ex.EXPLORE_LEVELS, default=1.0)],
         plot=plot_noisy, title="Noisy BatchNorm: training with injected covariate shift",
         number="5.2", alt="Two panels over 200 training steps. Left: training-loss curves of the "
         "standard network, BatchNorm, and both with injected noise. Right: the 15th-85th percentile "
         "band and median of one layer-3 unit for the standard, BatchNorm and noisy BatchNorm runs.",
-        notice="BN + noise keeps most of BN's head start while its unit's band jumps around; the "
-               "standard network with the same noise falls far behind.",
+        notice="Compare where the BN + noise curve ends (left) with the plain standard curve, and "
+               "watch the width of the BN + noise unit's band (right) as the noise level moves.",
         caption=f"Training loss of an MLP with {len(ex.SIZES) - 2} hidden layers on the digits "
                 f"(seed {ex.SEEDS[0]}): standard, BatchNorm, and both with time-varying noise on "
                 f"every hidden layer's output (before the ReLU); right: the percentiles of one unit of layer "
@@ -161,8 +162,8 @@ def landscape_explorable() -> Explorable:
         number="5.6", alt="Three panels over 200 training steps, standard network and BatchNorm: "
         "the range of the loss along the gradient, the range of the gradient change, and the "
         "effective beta-smoothness, all on log axes.",
-        notice="On its plateau the standard network's bands are the narrower, after it the wider; "
-               "at rate 1, where it barely trains, BN's bands are the ones that widen.",
+        notice="Read the band heights on the log axes before and after the standard network's "
+               "loss starts to fall, and follow each network's bands as the rate moves.",
         caption=f"At every {_ordinal(ex.EVERY)} training step (seed {ex.SEEDS[0]}), the loss, the "
                 f"gradient change and the effective beta-smoothness when moving eta in "
                 f"{_probe_range()} x lr along the gradient ({len(ex.PROBE_MULTIPLES)} values); "
