@@ -170,7 +170,8 @@ def execute_all(root: Path = ROOT, n_jobs: int | None = None) -> int:
     except Exception:  # a cache of another version: no history
         pass
     chapters = [p for p in todo if p.parent.name == "notebooks"]
-    chapters.sort(key=lambda p: (-before.get(str(p.absolute()), 0.0), -chapters.index(p)))
+    order = {p: i for i, p in enumerate(chapters)}
+    chapters.sort(key=lambda p: (-before.get(str(p.absolute()), 0.0), -order[p]))
     later = [p for p in todo if p not in chapters]
     print(f"[execute] {len(todo)} page(s) to run, {n_jobs} at a time: "
           + ", ".join(str(p.relative_to(root)) for p in chapters + later), flush=True)
