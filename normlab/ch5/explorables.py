@@ -74,7 +74,12 @@ def _program(kind: int, noisy: bool, probe: bool, drawn: bool = False):
                          checkpoints=probe, percentiles=not probe)
         if not probe:
             return {"loss": h["loss"], "act_pct": h["act_pct"]}
-        return landscape_result(ex.measure_run(h, x, y, kind, lr, with_ics=False, choices=(kind,)))
+        # the probes of one checkpoint after another (lax.map): on a CPU core this is faster than
+        # one vmap over the checkpoints (BN: about 40 against 70 ms), and gives the same numbers
+        xb, yb = jnp.asarray(x), jnp.asarray(y)
+        probe_at = lambda c: ex.measure_mlp(c[0], xb[c[1]], yb[c[1]], kind, lr, with_ics=False,
+                                            choices=(kind,))
+        return landscape_result(jax.lax.map(probe_at, (h["ckpt"], h["ckpt_idx"])))
 
     return jax.jit(run)
 
