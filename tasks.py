@@ -105,8 +105,13 @@ def forget_stale_outputs(root: Path = ROOT) -> bool:
 
 
 def build_book(bindir: Path) -> subprocess.CompletedProcess:
-    """Run Jupyter Book from ``bindir`` (a venv's bin folder) on this checkout."""
+    """Run Jupyter Book from ``bindir`` (a venv's bin folder) on this checkout. The pages that
+    the execution cache lacks run first, a few at a time (tools/executed.py --execute-all, one
+    kernel per core: NORMLAB_BUILD_JOBS); Sphinx then finds every run in the cache and only
+    renders (a page that failed there runs again in Sphinx, which reports its error)."""
     forget_stale_outputs()
+    follow([str(bindir / "python"), str(ROOT / "tools" / "executed.py"), "--execute-all"], ROOT,
+           build_environment(ROOT), doing="executing the notebooks, a few at a time")
     return run_jupyter_book(bindir, ROOT)
 
 

@@ -98,6 +98,9 @@ class Explorable:
     #: False when ``compute`` only looks results up (no retraining): the live view's status line
     #: then says so instead of "recomputed with JAX".
     recomputes: bool = True
+    #: False when ``compute`` runs its own compiled programs (for instance several at once, one
+    #: per core, or reusing a run the last move computed): the live view then calls it as is.
+    jit: bool = True
     _jitted: Callable | None = field(default=None, repr=False)
     _live_fig: object = field(default=None, repr=False)
     _layout: dict | None = field(default=None, repr=False)
@@ -121,7 +124,7 @@ class Explorable:
             if idx is not None:
                 return jax.tree_util.tree_map(lambda a: np.asarray(a[idx]), self.grid_results())
         if self._jitted is None:
-            self._jitted = jax.jit(self.compute)
+            self._jitted = jax.jit(self.compute) if self.jit else self.compute
         extra = self.consts() if self.consts is not None else {}
         out = self._jitted(**{k: np.asarray(v) for k, v in params.items()}, **extra)
         return jax.tree_util.tree_map(np.asarray, out)

@@ -68,10 +68,17 @@ def train_dln(params, x, y, bn, lr, *, steps: int, every: int = 10):
     return h
 
 
-@cache.cached
-@functools.lru_cache(maxsize=4)
 def dln_seeds(lr: float = DLN_LR, steps: int = DLN_STEPS, every: int = DLN_EVERY, n: int = DLN_N,
               seeds: tuple = DLN_SEEDS, lrs: tuple = DLN_LRS) -> list[dict]:
+    """:func:`_dln_seeds`, memoised under its arguments' values however they are passed (by
+    position, by name or by default: ``dln_seeds()`` and :func:`dln_experiment`'s
+    ``dln_seeds(lr, steps, ...)`` are one run, not two)."""
+    return _dln_seeds(float(lr), int(steps), int(every), int(n), tuple(seeds), tuple(lrs))
+
+
+@cache.cached
+@functools.lru_cache(maxsize=4)
+def _dln_seeds(lr: float, steps: int, every: int, n: int, seeds: tuple, lrs: tuple) -> list[dict]:
     """The 25-layer deep linear network on Gaussian-teacher data, full-batch GD, standard and BN,
     for every seed (its own data and initialization) and every rate of ``lrs`` (``lr`` among
     them), all in one ``vmap`` (the rate is traced); ICS of every layer every ``every`` steps.

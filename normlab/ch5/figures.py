@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from normlab import style
-from normlab.ch5.experiments import ACT_LAYER, KINDS, PERCENTILES, SMOOTH
+from normlab.ch5.experiments import ACT_LAYER, KINDS, PERCENTILES, SEEDS, SMOOTH
 from normlab.measure import trailing_mean
 
 LABELS = {"standard": "standard", "bn": "BatchNorm", "l1": r"$\ell_1$ norm", "l2": r"$\ell_2$ norm",
@@ -21,6 +21,12 @@ KIND_COLORS = {"standard": style.COLORS["plain"], "bn": style.COLORS["bn"],
                "l1": style.PALETTE["orange"], "l2": style.PALETTE["purple"],
                "linf": style.PALETTE["sky"], "bn+noise": style.COLORS["noisy"],
                "standard+noise": style.PALETTE["black"]}
+
+
+# Figure 5.3's per-seed markers: hues that the figure's other panels do not use for a network
+SEED_COLORS = (style.PALETTE["black"], style.PALETTE["orange"], style.PALETTE["purple"],
+               style.PALETTE["sky"])
+SEED_MARKERS = ("o", "s", "^", "D")
 
 
 def _band(ax, key, x, lo, hi, color, label):
@@ -110,7 +116,7 @@ def plot_noisy(E: dict, title=None, fig=None, ylims=None):
 
 def plot_ics(layer_ratios, D: dict, lrs=None):
     r"""Figure 5.3. Left: the MLP's ICS per unit step (Definition 2.1, divided by
-    :math:`\eta\|G\|`), BN over standard, per weight layer (one marker per seed, layer 1 has none by
+    :math:`\eta\|G\|`), BN over standard, per weight layer (one hue, marker and line per seed; layer 1 has none by
     definition). Right, one panel per learning rate: the distribution of the deep linear network's
     :math:`\cos\angle(G, G')` over all layers and checkpoints (seed ``D["seed"]``), standard vs
     BN, as the share of (layer, checkpoint) pairs at or below each cosine: a curve hugging the
@@ -120,9 +126,10 @@ def plot_ics(layer_ratios, D: dict, lrs=None):
     a = ax[0, 0]
     layer_ratios = np.asarray(layer_ratios, float)
     L = layer_ratios.shape[1]
-    for k, r in enumerate(layer_ratios):
-        a.plot(np.arange(2, L + 1) + 0.08 * (k - 1), r[1:], "o", color=KIND_COLORS["bn"], ms=4,
-               label="one seed" if k == 0 else None)
+    for k, r in enumerate(layer_ratios):  # one hue, marker and line per seed: overlaps stay readable
+        a.plot(np.arange(2, L + 1) + 0.1 * (k - (len(layer_ratios) - 1) / 2), r[1:],
+               SEED_MARKERS[k % len(SEED_MARKERS)], ls="-", lw=0.8, ms=4.5,
+               color=SEED_COLORS[k % len(SEED_COLORS)], label=f"seed {SEEDS[k]}")
     a.axhline(1.0, color=style.COLORS["ref"], lw=0.8)
     style.log_y(a)
     a.set_yticks([0.1, 0.3, 1, 3, 10])
