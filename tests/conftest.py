@@ -67,9 +67,29 @@ def _start_book_build(d: Path) -> None:
     os.close(fd)
     log = open(d / "book.log", "w")
     script = _BUILD_SCRIPT.format(root=str(ROOT), rc_file=str(d / "book.rc"))
-    subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                     env=tasks.environment(), start_new_session=True)
+    _BUILDS.append(subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=log,
+                                    stderr=subprocess.STDOUT, env=tasks.environment()))
     log.close()
+
+
+_BUILDS: list[subprocess.Popen] = []  # the background build this worker started, if any
+
+
+_RUN_UIDS: set[str] = set()  # (in xdist's controller) this run's id, to remove its folder at the end
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    _RUN_UIDS.add(node.workerinput["testrunuid"])
+
+
+def pytest_sessionfinish(session):
+    for proc in _BUILDS:  # a worker whose tests are done still waits for the build it started
+        proc.wait()
+    import shutil
+
+    for uid in _RUN_UIDS:
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"normlab-tests-{uid}", ignore_errors=True)
 
 
 def _wait_for_book_build(d: Path, timeout_s: float = 3600) -> int:
@@ -97,6 +117,10 @@ def _once(name: str, make) -> None:
             done.touch()
 
 
+#: module fixtures that are memos keyed by one parameter of the tests (test_browser's ``reader``
+#: reads each page once): their tests are grouped by module and that parameter, not by module
+_MEMO_BY = {"reader": "path"}
+
 #: test modules that read what the build computed (normlab.cache: the chapters' experiments, the
 #: claims): under xdist they run after the build, as in a serial run, instead of computing it again
 READS_THE_BUILD = ("test_ch*", "test_claims", "test_figures", "test_explore", "test_teaching",
@@ -121,8 +145,13 @@ def pytest_collection_modifyitems(config, items):
             item.after_the_build = True
         info = getattr(item, "_fixtureinfo", None)
         defs = getattr(info, "name2fixturedefs", {}) if info else {}
-        if any(n not in _SHARED_OR_CHEAP and fd and fd[-1].scope != "function" for n, fd in defs.items()):
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+        shared = [n for n, fd in defs.items() if n not in _SHARED_OR_CHEAP and fd and fd[-1].scope != "function"]
+        if shared:
+            group = item.path.stem
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            if all(n in _MEMO_BY for n in shared) and all(_MEMO_BY[n] in params for n in shared):
+                group += "".join(f":{params[_MEMO_BY[n]]}" for n in shared)  # (no "]": see xdist)
+            item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=lambda i: getattr(i, "after_the_build", False))  # stable: the order within each part is kept
 
 
