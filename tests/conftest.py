@@ -123,7 +123,7 @@ _MEMO_BY = {"reader": "path"}
 
 #: test modules that read what the build computed (normlab.cache: the chapters' experiments, the
 #: claims): under xdist they run after the build, as in a serial run, instead of computing it again
-READS_THE_BUILD = ("test_ch*", "test_claims", "test_figures", "test_explore", "test_teaching",
+READS_THE_BUILD = ("test_ch[0-9]*", "test_claims", "test_figures", "test_explore", "test_teaching",
                    "test_book*", "test_colab", "test_browser", "test_pdf", "test_fresh_runtime")
 
 
@@ -152,7 +152,10 @@ def pytest_collection_modifyitems(config, items):
             if all(n in _MEMO_BY for n in shared) and all(_MEMO_BY[n] in params for n in shared):
                 group += "".join(f":{params[_MEMO_BY[n]]}" for n in shared)  # (no "]": see xdist)
             item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda i: getattr(i, "after_the_build", False))  # stable: the order within each part is kept
+            item.whole_module_group = group == item.path.stem
+    # the tests that need no build first; in each part the modules that run as one group first (the
+    # longest units of work: started early, they do not leave one worker busy at the end); stable
+    items.sort(key=lambda i: (getattr(i, "after_the_build", False), not getattr(i, "whole_module_group", False)))
 
 
 @pytest.fixture(autouse=True)
