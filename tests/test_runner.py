@@ -1,0 +1,73 @@
+"""How the suite runs (tasks.py test, tests/conftest.py): on pytest-xdist workers unless told
+otherwise, with what is shared between the workers done once."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+
+import pytest
+
+import conftest
+import tasks
+
+
+def _pytest_args(monkeypatch, args):
+    seen = {}
+    monkeypatch.setattr(tasks, "ensure_env", lambda req: None)
+    monkeypatch.setattr(tasks.subprocess, "run",
+                        lambda cmd, **kw: seen.setdefault("cmd", cmd) and tasks.subprocess.CompletedProcess(cmd, 0))
+    assert tasks.test(args) == 0
+    return [str(c) for c in seen["cmd"]][3:]  # after python -m pytest
+
+
+def test_tasks_test_runs_on_workers_grouped(monkeypatch):
+    got = _pytest_args(monkeypatch, ["-q", "--durations=25"])
+    assert got == ["-n", str(tasks.WORKERS), "--dist", "loadgroup", "--no-loadscope-reorder", "-q", "--durations=25"]
+    assert tasks.WORKERS >= 2
+    for own in (["-n", "0"], ["-n0"], ["--numprocesses=3"], ["-p", "no:xdist"]):
+        assert _pytest_args(monkeypatch, own + ["-x"]) == own + ["-x"], own
+
+
+@pytest.fixture
+def as_a_worker(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTEST_XDIST_TESTRUNUID", "runner-test")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path / "normlab-tests-runner-test"
+
+
+def test_once_does_it_once_for_all_workers(as_a_worker):
+    calls = []
+
+    def make():
+        calls.append(1)
+        threading.Event().wait(0.3)  # long enough for the others to queue on the lock
+
+    threads = [threading.Thread(target=conftest._once, args=("thing", make)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    conftest._once("thing", make)
+    assert len(calls) == 1 and (as_a_worker / "thing.done").exists()
+    conftest._once("other", make)
+    assert len(calls) == 2
+
+
+def test_outside_xdist_once_just_does_it(monkeypatch):
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    calls = []
+    conftest._once("thing", lambda: calls.append(1))
+    conftest._once("thing", lambda: calls.append(1))
+    assert calls == [1, 1] and conftest._run_dir() is None
+
+
+def test_a_worker_waits_for_the_build_another_started(as_a_worker):
+    d = conftest._run_dir()
+    (d / "book.started").touch()  # another worker started it: this one must not start a second
+    threading.Timer(0.5, lambda: (d / "book.rc").write_text("0")).start()
+    assert conftest._wait_for_book_build(d) == 0
+    assert not conftest._BUILDS
+    (d / "book.rc").write_text("1")
+    assert conftest._wait_for_book_build(d) == 1
