@@ -71,3 +71,25 @@ def test_a_worker_waits_for_the_build_another_started(as_a_worker):
     assert not conftest._BUILDS
     (d / "book.rc").write_text("1")
     assert conftest._wait_for_book_build(d) == 1
+
+
+def test_an_edition_filled_with_the_build_s_outputs_can_be_written(tmp_path):
+    """tools/executed.py --fill (the student website reuses the build's outputs): the outputs are
+    copied by cell id into notebook nodes that nbformat writes (plain dicts made it fail, and the
+    student edition then executed every chapter again)."""
+    import nbformat
+
+    from tools.executed import with_outputs
+
+    run = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)", id="a"),
+                                          nbformat.v4.new_code_cell("2", id="b")])
+    run.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    run.cells[1].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "2"},
+                                                   execution_count=2)]
+    run.cells[0].execution_count, run.cells[1].execution_count = 1, 2
+    edition = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("student_id = ''", id="s"),
+                                              nbformat.v4.new_code_cell("2", id="b")])
+    nbformat.write(with_outputs(edition, run), tmp_path / "e.ipynb")
+    back = nbformat.read(tmp_path / "e.ipynb", as_version=4)
+    assert back.cells[0].outputs == [] and back.cells[0].execution_count is None
+    assert back.cells[1].execution_count == 2 and back.cells[1].outputs[0]["data"] == {"text/plain": "2"}
