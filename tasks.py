@@ -269,7 +269,7 @@ def test(args: list[str]) -> int:
     the background, and runs first the tests that do not need it); ``-n 0`` runs in one process."""
     ensure_env("requirements-test.txt")
     if "no:xdist" not in args and not any(a == "--numprocesses" or a.startswith(("-n", "--numprocesses=")) for a in args):
-        args = ["-n", str(WORKERS), "--dist", "loadgroup", "--no-loadscope-reorder", *args]
+        args = ["-n", str(WORKERS), "--dist", "loadfile", "--no-loadscope-reorder", *args]
     return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT,  # testpaths: tests
                           env=environment()).returncode
 

@@ -5,8 +5,8 @@ Under pytest-xdist (``python3 tasks.py test`` runs ``-n 2``), every expensive th
 once per run: the book is built once, by the first worker that collects a test needing it, in a
 background process that starts at collection time, so both workers run the tests that do not need
 the book while it builds (those run first); the Colab editions are written once, under a file
-lock; and the tests that share a module- or session-scoped fixture (the grader's class, the
-fresh-runtime venv, the PDF) run on one worker (an ``xdist_group``), so that fixture is made once.
+lock; and a module's tests run on one worker (``--dist loadfile``), so its module- and
+session-scoped fixtures (the grader's class, the fresh-runtime venv, the PDF) are made once.
 """
 
 from __future__ import annotations
@@ -117,45 +117,47 @@ def _once(name: str, make) -> None:
             done.touch()
 
 
-#: module fixtures that are memos keyed by one parameter of the tests (test_browser's ``reader``
-#: reads each page once): their tests are grouped by module and that parameter, not by module
-_MEMO_BY = {"reader": "path"}
-
 #: test modules that read what the build computed (normlab.cache: the chapters' experiments, the
 #: claims): under xdist they run after the build, as in a serial run, instead of computing it again
 READS_THE_BUILD = ("test_ch[0-9]*", "test_claims", "test_figures", "test_explore", "test_teaching",
                    "test_book*", "test_colab", "test_browser", "test_pdf", "test_fresh_runtime")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under xdist: start the book build; run the tests that neither need the built book nor read
-    its results first (while it builds), the others after it; group each module's tests that share
-    a costlier-than-a-test fixture onto one worker."""
+def pytest_itemcollected(item):
+    """Under xdist: mark the tests that run after the book build (they need it or read its
+    results) and those that share a module- or session-scoped fixture (see the sort below)."""
     import fnmatch
 
+    if _run_dir() is None:
+        return
+    if "built_book" in getattr(item, "fixturenames", ()) or any(
+            fnmatch.fnmatch(item.path.stem, p) for p in READS_THE_BUILD):
+        item.after_the_build = True
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}) if info else {}
+    item.shares_a_fixture = any(n not in _SHARED_OR_CHEAP and fd and fd[-1].scope != "function"
+                                for n, fd in defs.items())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under xdist (``--dist loadfile --no-loadscope-reorder``: a module's tests run on one worker,
+    so its module fixtures are made once, in the order of the sorted items): start the book
+    build; run first the modules that neither need the built book nor read its results (while it
+    builds), then the others; in each part first the modules with a shared fixture (the longest
+    units of work: started early, they do not leave one worker busy at the end), then the
+    modules with more tests. (pytest-xdist 3.8's ``loadgroup`` does not group under pytest 9.)"""
     d = _run_dir()
     if d is None:
         return
-    needs_book = {i.nodeid for i in items if "built_book" in getattr(i, "fixturenames", ())}
-    if needs_book and not config.option.collectonly:
+    if any("built_book" in getattr(i, "fixturenames", ()) for i in items) and not config.option.collectonly:
         _start_book_build(d)
-    for item in items:
-        if item.nodeid in needs_book or any(fnmatch.fnmatch(item.path.stem, p) for p in READS_THE_BUILD):
-            item.after_the_build = True
-        info = getattr(item, "_fixtureinfo", None)
-        defs = getattr(info, "name2fixturedefs", {}) if info else {}
-        shared = [n for n, fd in defs.items() if n not in _SHARED_OR_CHEAP and fd and fd[-1].scope != "function"]
-        if shared:
-            group = item.path.stem
-            params = getattr(getattr(item, "callspec", None), "params", {})
-            if all(n in _MEMO_BY for n in shared) and all(_MEMO_BY[n] in params for n in shared):
-                group += "".join(f":{params[_MEMO_BY[n]]}" for n in shared)  # (no "]": see xdist)
-            item.add_marker(pytest.mark.xdist_group(group))
-            item.whole_module_group = group == item.path.stem
-    # the tests that need no build first; in each part the modules that run as one group first (the
-    # longest units of work: started early, they do not leave one worker busy at the end); stable
-    items.sort(key=lambda i: (getattr(i, "after_the_build", False), not getattr(i, "whole_module_group", False)))
+    after = {i.path for i in items if getattr(i, "after_the_build", False)}
+    shares = {i.path for i in items if getattr(i, "shares_a_fixture", False)}
+    count: dict = {}
+    for i in items:
+        count[i.path] = count.get(i.path, 0) + 1
+    items.sort(key=lambda i: (i.path in after, i.path not in shares, -count[i.path], str(i.path)))
 
 
 @pytest.fixture(autouse=True)

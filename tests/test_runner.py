@@ -23,7 +23,7 @@ def _pytest_args(monkeypatch, args):
 
 def test_tasks_test_runs_on_workers_grouped(monkeypatch):
     got = _pytest_args(monkeypatch, ["-q", "--durations=25"])
-    assert got == ["-n", str(tasks.WORKERS), "--dist", "loadgroup", "--no-loadscope-reorder", "-q", "--durations=25"]
+    assert got == ["-n", str(tasks.WORKERS), "--dist", "loadfile", "--no-loadscope-reorder", "-q", "--durations=25"]
     assert tasks.WORKERS >= 2
     for own in (["-n", "0"], ["-n0"], ["--numprocesses=3"], ["-p", "no:xdist"]):
         assert _pytest_args(monkeypatch, own + ["-x"]) == own + ["-x"], own
