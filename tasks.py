@@ -270,9 +270,18 @@ def build(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
+    """pytest on ``WORKERS`` processes (pytest-xdist; tests/conftest.py builds the book once, in
+    the background, and runs first the tests that do not need it); ``-n 0`` runs in one process."""
     ensure_env("requirements-test.txt")
+    if "no:xdist" not in args and not any(a == "--numprocesses" or a.startswith(("-n", "--numprocesses=")) for a in args):
+        args = ["-n", str(WORKERS), "--dist", "loadfile", "--no-loadscope-reorder", *args]
     return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT,  # testpaths: tests
                           env=environment()).returncode
+
+
+#: the test suite's processes: one per core, at least 2 (many tests wait on a subprocess, a
+#: browser or a kernel), at most 4 (each JAX process already uses several threads)
+WORKERS = max(2, min(os.cpu_count() or 2, 4))
 
 
 def bench(args: list[str]) -> int:

@@ -208,22 +208,25 @@ def test_ics_matches_direct_computation():
 
 
 def test_normalized_ics_is_l2_over_step_times_gradient_norm():
+    # measure_mlp compiled, as the chapter runs it (one XLA program, the same arithmetic): op by op
+    # the probe and the ICS cost several times the CPU
+    measure = jax.jit(experiments.measure_mlp, static_argnames=("kind", "with_probe"))
     d = normlab.data.digits()
     p = experiments.init(jax.random.PRNGKey(0), (64, 8, 8, 10))
     x, y = jnp.asarray(d["x_train"][:16]), jnp.asarray(d["y_train"][:16])
     for kind in (0, 1):
-        m = experiments.measure_mlp(p, x, y, kind, 0.1, with_probe=False)
+        m = measure(p, x, y, kind=kind, lr=0.1, with_probe=False)
         g = jax.grad(lambda q: experiments.loss_fn(q, x, y, kind))(p)
         gn = float(normlab.measure.tree_norm(g))
         np.testing.assert_allclose(m["ics_rel"], np.asarray(m["ics_l2"]) / (0.1 * gn), rtol=1e-5)
-        full = experiments.measure_mlp(p, x, y, kind, 0.1)
+        full = measure(p, x, y, kind=kind, lr=0.1)
         np.testing.assert_allclose(full["ics_rel"], m["ics_rel"], rtol=1e-5)
     # to first order in the step, halving lr halves the raw ICS but not the normalized one
     with normlab.float64():
         p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), p)
         x64 = jnp.asarray(x, jnp.float64)
         for kind in (0, 1):
-            a, b = (experiments.measure_mlp(p64, x64, y, kind, lr, with_probe=False)
+            a, b = (measure(p64, x64, y, kind=kind, lr=lr, with_probe=False)
                     for lr in (1e-4, 5e-5))
             np.testing.assert_allclose(np.asarray(b["ics_l2"])[1:], np.asarray(a["ics_l2"])[1:] / 2,
                                        rtol=1e-2)
@@ -251,7 +254,8 @@ def test_dln_ics_matches_generic_ics(bn):
         p = dln.dln_init(jax.random.PRNGKey(0), depth=5, d=3)
         p = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), p)
         d = normlab.data.gaussian_teacher(jax.random.PRNGKey(1), n=16, d=3, dtype=jnp.float64)
-        l2, cos = dln.dln_ics(p, d["x"], d["y"], bn, 0.01)
+        # both compiled (one XLA program each, the same arithmetic): op by op costs 2-3x
+        l2, cos = jax.jit(dln.dln_ics)(p, d["x"], d["y"], bn, 0.01)
         layers = [{"W": p["W"][i], **({"g": p["gamma"][i], "b": p["beta"][i]} if i < 4 else {})}
                   for i in range(5)]
 
@@ -260,7 +264,7 @@ def test_dln_ics_matches_generic_ics(bn):
                  "beta": jnp.stack([l["b"] for l in ls[:4]])}
             return dln.dln_loss(q, x, y, bn)
 
-        l2r, cosr = landscape.ics(loss, layers, 0.01, d["x"], d["y"], key="W")
+        l2r, cosr = jax.jit(lambda ls, x, y: landscape.ics(loss, ls, 0.01, x, y, key="W"))(layers, d["x"], d["y"])
         np.testing.assert_allclose(l2, l2r, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(cos, cosr, rtol=1e-9)
 

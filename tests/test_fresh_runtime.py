@@ -74,8 +74,10 @@ def fresh_python(tmp_path_factory):
     py = env_dir / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                     *floors(), *pinned(RUNNER)], check=True)
+    # without the test run's PYTHONPATH (pytest-xdist's workers put the checkout on it)
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "NORMLAB"))}
     probe = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('normlab'))"],
-                           capture_output=True, text=True, check=True, cwd=env_dir)
+                           capture_output=True, text=True, check=True, cwd=env_dir, env=bare)
     assert probe.stdout.strip() == "None", "the fresh runtime must not have normlab"
     return py
 

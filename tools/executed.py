@@ -36,11 +36,14 @@ def executed(notebook: Path, cache: Path = CACHE):
 
 def with_outputs(edition: dict, run) -> dict:
     """``edition`` (a notebook derived from the source, e.g. without solutions) with the outputs
-    and execution counts of ``run`` copied into its code cells, matched by cell id."""
+    and execution counts of ``run`` copied into its code cells, matched by cell id (as notebook
+    nodes: nbformat cannot write plain dicts)."""
+    import nbformat
+
     by_id = {c.get("id"): c for c in run["cells"] if c["cell_type"] == "code"}
     for c in edition["cells"]:
         if c["cell_type"] == "code" and c.get("id") in by_id:
-            c["outputs"] = [dict(o) for o in by_id[c["id"]].get("outputs", [])]
+            c["outputs"] = [nbformat.from_dict(o) for o in by_id[c["id"]].get("outputs", [])]
             c["execution_count"] = by_id[c["id"]].get("execution_count")
     return edition
 
