@@ -191,8 +191,8 @@ def _ordinal(n: int) -> str:
 
 def plot_landscape(r, lr, fig=None):
     return figures.plot_landscape(_as_runs(r, LANDSCAPE_RUNS), fig=fig, ylims=landscape_ylims(),
-                                  title=f"learning rate {lr:.3g}; probe steps eta in "
-                                        f"{_probe_range()} x lr")
+                                  title=f"learning rate {lr:.3g}; probe steps η in "
+                                        f"{_probe_range()} × lr")
 
 
 def noisy_explorable() -> Explorable:
@@ -227,9 +227,9 @@ def landscape_explorable() -> Explorable:
         notice="Read the band heights on the log axes before and after the standard network's "
                "loss starts to fall, and follow each network's bands as the rate moves.",
         caption=f"At every {_ordinal(ex.EVERY)} training step (seed {ex.SEEDS[0]}), the loss, the "
-                f"gradient change and the effective beta-smoothness when moving eta in "
-                f"{_probe_range()} x lr along the gradient ({len(ex.PROBE_MULTIPLES)} values); "
-                f"shaded: min-max over eta.",
+                f"gradient change and the effective β-smoothness when moving a step η of "
+                f"{_probe_range()} × lr along the gradient ({len(ex.PROBE_MULTIPLES)} values); "
+                f"shaded: min-max over η.",
         grid_fn=landscape_grid, jit=False)
 
 
