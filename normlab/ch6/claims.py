@@ -155,7 +155,7 @@ def _ablation(alone: str, other: str):
     d = {m: [float(np.mean(tab["error"][m][i] - tab["error"]["GN"][i])) for i in range(len(tab["batches"]))]
          for m in sb.ABLATION_METHODS}
     wins = int(np.sum(tab["error"][alone] < tab["error"]["GN"]))
-    ok = all(x < 0 for x in d[alone]) and np.mean(d[alone]) < np.mean(d[other])
+    ok = bool(all(x < 0 for x in d[alone]) and np.mean(d[alone]) < np.mean(d[other]))
     per = lambda m: ", ".join(f"{b}: {100 * x:+.1f}" for b, x in zip(tab["batches"], d[m]))
     excl = "; ".join(f"batch {b}: {t}" for b, t in tab["excluded"].items() if not t.startswith("no run"))
     return (f"mean test error minus GN's at each one's best rate, per batch size (points): {alone} "
