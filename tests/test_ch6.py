@@ -65,6 +65,26 @@ def test_switch_equals_the_library_layer(kind):
             assert rel_error(sw(p, h, ctx)[0], ref(p_ref, h, ctx)[0]) < 1e-12
 
 
+def test_conv_and_the_ablation_weights():
+    """Switch's patches-times-matrix convolution equals nets.linear; kinds 5 and 6 convolve with
+    the centred-only and the scaled-only weight (static and traced kind), then apply GN."""
+    rng = np.random.default_rng(7)
+    with normlab.float64():
+        h = jnp.asarray(rng.normal(size=(2, 6, 6, 3)))
+        W = jnp.asarray(rng.normal(loc=0.5, size=(3, 3, 3, 4)))
+        assert rel_error(smallbatch.conv(h, W), nets.linear(h, W)) < 1e-12
+        mu, sd = W.mean((0, 1, 2)), W.std((0, 1, 2))
+        gn = nets.GroupNorm(groups=smallbatch.GROUPS)
+        p = smallbatch.Switch().init(W)
+        for kind, Wk in ((5, W - mu), (6, W / sd), (4, (W - mu) / sd)):
+            assert rel_error(smallbatch.weight(W, kind), Wk) < 1e-12
+            assert rel_error(jax.jit(lambda k: smallbatch.weight(W, k))(jnp.asarray(kind)), Wk) < 1e-12
+            want = gn(dict(gn.init(Wk), **{"gamma": p["gamma"], "beta": p["beta"]}), h)[0]
+            assert rel_error(smallbatch.Switch(kind=kind)(p, h)[0], want) < 1e-12
+        assert smallbatch.KINDS[:5] == smallbatch.METHODS
+        assert set(smallbatch.ABLATION_METHODS) <= set(smallbatch.KINDS)
+
+
 def test_fan_ins_and_rows():
     assert trajectory.fan_ins() == [9, 9 * smallbatch.CHANNELS[1]]
     r = smallbatch.rows_for(0, 4, steps=5, n=10)

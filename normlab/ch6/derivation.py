@@ -60,8 +60,12 @@ def norm_identity_rhs(g, w_hat, sig):
 def check_backward(seed: int = 0, fan_in: int = 9, units: int = 4, eps: float = 0.0) -> float:
     """Relative error of :func:`normlab.weightstd.backward` against ``jax.grad`` (float64)."""
     W, lw = instance(seed, fan_in, units)
-    g = jax.grad(lw)(weightstd.standardize(W, eps))
-    return rel_error(weightstd.backward(g, W, eps), jax.grad(ws_loss)(W, lw, eps))
+
+    @jax.jit  # one compiled call: op-by-op autodiff costs seconds of dispatch
+    def both(W):
+        g = jax.grad(lw)(weightstd.standardize(W, eps))
+        return weightstd.backward(g, W, eps), jax.grad(ws_loss)(W, lw, eps)
+    return rel_error(*both(W))
 
 
 @functools.lru_cache(maxsize=None)
@@ -74,21 +78,24 @@ def check_identities(seed: int = 0, fan_in: int = 9, units: int = 4) -> dict:
     ``raw_over_proj``: :math:`\|g\|^2/\sigma^2` over :math:`\|\nabla_W\ell\|^2` (>= 1: the projection
     only removes); ``sigma``: each unit's :math:`\sigma`."""
     W, lw = instance(seed, fan_in, units)
-    Wh, sig = weightstd.standardize(W), sigma(W)  # (memoised: call inside normlab.float64)
-    g = jax.grad(lw)(Wh)
-    G = jax.grad(ws_loss)(W, lw)
-    lhs = jnp.sum(G * G, 0)
-    rhs = norm_identity_rhs(g, Wh, sig)
     I = fan_in
-    hess_lhs, hess_rhs = [], []
-    for j in range(units):  # each unit's own diagonal block of the Hessian
-        e = jnp.zeros_like(W).at[:, j].set(G[:, j])
-        hvp_w = jax.jvp(lambda w: jax.grad(ws_loss)(w, lw), (W,), (e,))[1][:, j]
-        hess_lhs.append(jnp.dot(G[:, j], hvp_w))
-        ehat = jnp.zeros_like(W).at[:, j].set(G[:, j])
-        hvp_hat = jax.jvp(jax.grad(lw), (Wh,), (ehat,))[1][:, j]
-        hess_rhs.append((jnp.dot(G[:, j], hvp_hat) - jnp.dot(g[:, j], Wh[:, j]) / I * lhs[j]) / sig[j] ** 2)
-    hess_lhs, hess_rhs = jnp.stack(hess_lhs), jnp.stack(hess_rhs)
+
+    @jax.jit  # one compiled call (memoised: call inside normlab.float64)
+    def parts(W):
+        Wh, sig = weightstd.standardize(W), sigma(W)
+        g = jax.grad(lw)(Wh)
+        G = jax.grad(ws_loss)(W, lw)
+        lhs = jnp.sum(G * G, 0)
+        def block(j):  # unit j's own diagonal block of the Hessian, along its gradient
+            e = jnp.zeros_like(W).at[:, j].set(G[:, j])
+            hvp_w = jax.jvp(lambda w: jax.grad(ws_loss)(w, lw), (W,), (e,))[1][:, j]
+            hvp_hat = jax.jvp(jax.grad(lw), (Wh,), (e,))[1][:, j]
+            return (jnp.dot(G[:, j], hvp_w),
+                    (jnp.dot(G[:, j], hvp_hat) - jnp.dot(g[:, j], Wh[:, j]) / I * lhs[j]) / sig[j] ** 2)
+        hess_lhs, hess_rhs = jax.vmap(block)(jnp.arange(units))
+        return Wh, sig, g, G, lhs, hess_lhs, hess_rhs
+    Wh, sig, g, G, lhs, hess_lhs, hess_rhs = parts(W)
+    rhs = norm_identity_rhs(g, Wh, sig)
     return {"norm": rel_error(lhs, rhs), "hessian": rel_error(hess_lhs, hess_rhs),
             "raw_over_proj": np.asarray(jnp.sum(g * g, 0) / sig**2 / lhs),
             "sigma": np.asarray(sig), "orthogonal": float(jnp.max(jnp.abs(jnp.sum(W * G, 0)))
@@ -104,8 +111,7 @@ def official_variant_error(seed: int = 0, fan_in: int = 9, units: int = 4) -> fl
     s = jnp.sqrt(jnp.sum((W - mu) ** 2, 0) / (fan_in - 1))
     std = lambda w: (w - jnp.mean(w, 0)) / jnp.sqrt(jnp.sum((w - jnp.mean(w, 0)) ** 2, 0) / (fan_in - 1))
     Wh = std(W)
-    g = jax.grad(lw)(Wh)
-    G = jax.grad(lambda w: lw(std(w)))(W)
+    g, G = jax.jit(lambda W: (jax.grad(lw)(std(W)), jax.grad(lambda w: lw(std(w)))(W)))(W)
     rhs = (jnp.sum(g * g, 0) - jnp.sum(g, 0) ** 2 / fan_in
            - jnp.sum(g * Wh, 0) ** 2 / (fan_in - 1)) / s**2
     return rel_error(jnp.sum(G * G, 0), rhs)
@@ -122,8 +128,8 @@ def batch_vs_singles(layer: nets.Layer, n: int = 16, channels=(1, 4, 8), seed: i
     x, y = jnp.asarray(d["x_train"][:n], jnp.float64), d["y_train"][:n]
     p = nets.init_convnet(seed, channels, layer=layer, dtype=jnp.float64)
     loss = lambda p, xb, yb: train.cross_entropy(nets.apply_mlp(p, xb, layer)[0], yb)
-    batch = jax.grad(loss)(p, x, y)
-    singles = jax.vmap(lambda xi, yi: jax.grad(loss)(p, xi[None], yi[None]))(x, y)
+    batch, singles = jax.jit(lambda p, x, y: (  # one compiled call, not op-by-op dispatch
+        jax.grad(loss)(p, x, y), jax.vmap(lambda xi, yi: jax.grad(loss)(p, xi[None], yi[None]))(x, y)))(p, x, y)
     mean = jax.tree_util.tree_map(lambda a: a.mean(0), singles)
     flat = lambda t: jnp.concatenate([a.ravel() for a in jax.tree_util.tree_leaves(t)])
     return rel_error(flat(batch), flat(mean))

@@ -27,6 +27,9 @@ import numpy as np
 from normlab import batchnorm, cache, compare, data, groupnorm, nets, train, weightstd
 
 METHODS = ("none", "BN", "LN", "GN", "GN+WS")
+#: the ablation (section 6.6): GN on the centred weight only, on the weight divided by sigma_W only
+ABLATION = ("GN+centre", "GN+scale")
+KINDS = METHODS + ABLATION   # a method's kind number in :class:`Switch` is its index here
 BATCHES = (1, 2, 4, 16)   # 64 and 128 cost more than the notebook's minute on two cores
 #: the learning-rate grid at each batch size (a smaller batch, a smaller best rate)
 LRS = {1: (0.01, 0.03, 0.1), 2: (0.01, 0.03, 0.1), 4: (0.01, 0.03, 0.1), 16: (0.03, 0.1, 0.3)}
@@ -38,14 +41,44 @@ N_TEST = 320           # the first 320 test images: divisible by every batch siz
 CRITERION = f"test error after {STEPS} steps (inference mode: BN with running statistics)"
 
 
+def conv(h, W):
+    """``nets.linear(h, W)`` computed as patches times a matrix (3x3 "SAME", stride 1, channels
+    last): the same numbers (``tests/test_ch6.py``), but under ``vmap`` over runs a batched matrix
+    product, which XLA's CPU backend runs faster than a grouped convolution."""
+    if W.ndim == 2:
+        return h @ W
+    kh, kw = W.shape[:2]
+    H, Wd = h.shape[1:3]
+    hp = jnp.pad(h, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+    cols = jnp.concatenate([hp[:, i:i + H, j:j + Wd, :] for i in range(kh) for j in range(kw)], axis=-1)
+    return cols @ W.reshape(-1, W.shape[-1])
+
+
+def weight(W, kind):
+    r"""The weight the layer of ``kind`` convolves with: :math:`W` (kinds 0-3), WS's
+    :math:`\hat W = (W - \mu_W)/\sigma_W` (4), the centred :math:`W - \mu_W` only (5, the WS
+    paper's Eq. 11), :math:`W/\sigma_W` only (6, its Eq. 12), per output unit over the fan-in,
+    biased :math:`\sigma_W` (as :func:`normlab.weightstd.standardize`). ``kind`` may be traced."""
+    ax = tuple(range(W.ndim - 1))
+    mu = jnp.mean(W, axis=ax, keepdims=True)
+    sd = jnp.sqrt(jnp.mean((W - mu) ** 2, axis=ax, keepdims=True))
+    forms = (W, weightstd.standardize(W), W - mu, W / sd)
+    slot = {0: 0, 1: 0, 2: 0, 3: 0, 4: 1, 5: 2, 6: 3}
+    if isinstance(kind, (int, np.integer)):
+        return forms[slot[int(kind)]]
+    kk = jnp.asarray(kind)
+    on = (kk < 4, kk == 4, kk == 5, kk == 6)
+    return sum(o.astype(W.dtype) * f for o, f in zip(on, forms))
+
+
 @dataclass(frozen=True)
 class Switch(nets.Layer):
     r"""The hidden conv layer of kind ``kind`` (a Python int or a traced number): 0 none
     (:math:`a + \beta`), 1 BN (per channel over (N, H, W), the batch's rows in ``ctx.mask``;
     running statistics in inference mode), 2 LN (per example over (H, W, C)), 3 GN (``groups``
-    groups), 4 GN on the weight-standardized convolution. ``a = h * W`` is computed once (twice
-    for a traced kind: with :math:`W` and :math:`\hat W`); parameters ``W, gamma, beta`` (gamma
-    unused by kind 0)."""
+    groups), 4 GN on the weight-standardized convolution, 5 and 6 GN on the centred-only and
+    scaled-only weight (:func:`weight`). ``a = h * weight(W, kind)`` is computed once; parameters
+    ``W, gamma, beta`` (gamma unused by kind 0)."""
 
     kind: Any = 0
     groups: int = GROUPS
@@ -57,12 +90,7 @@ class Switch(nets.Layer):
     def __call__(self, p, h, ctx=nets.Ctx()):
         k = self.kind
         static = isinstance(k, (int, np.integer))
-        W = p["W"]
-        if static:
-            a = nets.linear(h, weightstd.standardize(W) if k == 4 else W)
-        else:
-            ws = (jnp.asarray(k) == 4).astype(W.dtype)
-            a = nets.linear(h, ws * weightstd.standardize(W) + (1 - ws) * W)
+        a = conv(h, weight(p["W"], k))
         g, b = p["gamma"], p["beta"]
         mean, var, m = nets._masked(a, ctx.mask)
         if ctx.running is not None:
@@ -72,12 +100,11 @@ class Switch(nets.Layer):
         forms = {0: lambda: a + b,
                  1: lambda: g * (a - mu) / jnp.sqrt(rvar + self.eps) + b,
                  2: lambda: groupnorm.forward(a, 1, g, b, self.eps),
-                 3: lambda: groupnorm.forward(a, self.groups, g, b, self.eps),
-                 4: lambda: groupnorm.forward(a, self.groups, g, b, self.eps)}
+                 3: lambda: groupnorm.forward(a, self.groups, g, b, self.eps)}
         if static:
-            return forms[int(k)](), (mean, var, m)
+            return forms[min(int(k), 3)](), (mean, var, m)
         kk = jnp.asarray(k)
-        pick = {0: kk == 0, 1: kk == 1, 2: kk == 2, 3: kk >= 3}  # kinds 3 and 4: GN
+        pick = {0: kk == 0, 1: kk == 1, 2: kk == 2, 3: kk >= 3}  # kinds 3 to 6: GN
         out = sum(pick[c].astype(a.dtype) * forms[c]() for c in (0, 1, 2, 3))
         return out, (mean, var, m)
 
@@ -92,7 +119,7 @@ class Switch(nets.Layer):
 def reference_layer(kind: int, groups: int = GROUPS) -> nets.Layer:
     """The library's own layer that :class:`Switch` of ``kind`` equals (for the tests)."""
     return (nets.Dense(), nets.BatchNorm(), nets.LayerNorm(), nets.GroupNorm(groups=groups),
-            nets.WS(nets.GroupNorm(groups=groups)))[kind]
+            nets.WS(nets.GroupNorm(groups=groups)))[kind]  # kinds 0-4 (5 and 6: no library layer)
 
 
 def params_for(seed: int, channels=CHANNELS):
@@ -115,32 +142,62 @@ def _batch_stat_acc(p, layer, xt, yt, batch):
     return train.accuracy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1))
 
 
+#: the batch sizes trained together in ONE compiled call (rows padded to the largest, masked)
+SMALL = (1, 2, 4)
+
+
+def _params_stack(seeds, channels):
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[params_for(s, channels) for s in seeds])
+
+
 @functools.lru_cache(maxsize=None)
 @cache.cached
-def sweep(batch: int, methods: tuple = METHODS, lrs: tuple | None = None, seeds: tuple = SEEDS,
-          steps: int = STEPS, channels: tuple = CHANNELS) -> dict:
-    """Every method x learning rate x seed at one ``batch`` size, in one compiled call. Returns
-    NumPy arrays (methods, lrs, seeds, ...): ``loss`` (steps,), ``test_acc`` (inference mode),
-    ``train_mode_acc`` (the test set in batches of ``batch`` with batch statistics), ``dead``."""
-    lrs = LRS[batch] if lrs is None else lrs
+def joint(batches: tuple = SMALL, kinds: tuple = KINDS, seeds: tuple = SEEDS, steps: int = STEPS,
+          channels: tuple = CHANNELS) -> dict:
+    """Every batch size of ``batches`` x method (``kinds``: names from :data:`KINDS`) x learning
+    rate (:data:`LRS` of that batch size) x seed in ONE compiled call: each step draws
+    ``max(batches)`` rows and a mask keeps the first ``batch`` (:func:`normlab.train.fit_classifier`),
+    so a batch of 1 is the same computation as alone. Returns NumPy arrays (batches, kinds, lrs,
+    seeds, ...): ``loss`` (steps,), ``test_acc`` (inference mode), ``dead``; and BN's
+    ``train_mode_acc`` (batches, lrs, seeds): the test set in batches of ``batch`` normalized with
+    their own statistics, computed after training (the other kinds use no running statistics)."""
+    width = max(batches)
     d = data.digits(images=True)
     d = dict(d, x_test=d["x_test"][:N_TEST], y_test=d["y_test"][:N_TEST])
-    kinds = [METHODS.index(m) for m in methods]
-    P = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[params_for(s, channels) for s in seeds])
-    R = jnp.asarray(np.stack([rows_for(s, batch, steps) for s in seeds]))
+    kind_ids = np.asarray([KINDS.index(k) for k in kinds])
+    P = _params_stack(seeds, channels)
+    rows = [[np.pad(rows_for(s, b, steps), ((0, 0), (0, width - b))) for s in seeds] for b in batches]
+    R = jnp.asarray(np.asarray(rows))
+    B = jnp.asarray(batches, jnp.float32)
+    LR = jnp.asarray([LRS[b] for b in batches], jnp.float32)
 
-    def one(kind, lr, seed):
+    def one(bi, kind, j, seed):
         layer = Switch(kind=kind)
         p0 = jax.tree_util.tree_map(lambda a: a[seed], P)
-        probe = lambda p, running, aux: _batch_stat_acc(p, layer, d["x_test"], d["y_test"], batch)
-        _, h = train.fit_classifier(p0, d, R[seed], layer=layer, lr=lr, batch_size=batch,
-                                    max_batch=batch, steps=steps, eval_every=steps, probe=probe)
-        return {"loss": h["loss"], "test_acc": h["test_acc"][-1], "dead": h["dead"][-1],
-                "train_mode_acc": h["probe"][-1]}
+        p, h = train.fit_classifier(p0, d, R[bi, seed], layer=layer, lr=LR[bi, j], batch_size=B[bi],
+                                    max_batch=width, steps=steps, eval_every=steps)
+        return {"loss": h["loss"], "test_acc": h["test_acc"][-1], "dead": h["dead"][-1], "params": p}
 
-    out = train.grid(one, kind=np.asarray(kinds), lr=np.asarray(lrs, np.float32),
+    out = train.grid(one, bi=np.arange(len(batches)), kind=kind_ids, j=np.arange(3),
                      seed=np.arange(len(seeds)))
-    return {k: np.asarray(v) for k, v in out.items()}
+    res = {k: np.asarray(v) for k, v in out.items() if k != "params"}
+    acc, bn = [], KINDS.index("BN")
+    for bi, b in enumerate(batches):  # BN's training-mode view, per batch size (a forward pass)
+        pb = jax.tree_util.tree_map(lambda a: a[bi, list(kind_ids).index(bn)], out["params"])
+        f = lambda p: _batch_stat_acc(p, Switch(kind=bn), d["x_test"], d["y_test"], b)
+        acc.append(np.asarray(jax.jit(jax.vmap(jax.vmap(f)))(pb)))
+    res["train_mode_acc"] = np.stack(acc)
+    return res
+
+
+@functools.lru_cache(maxsize=None)
+def sweep(batch: int) -> dict:
+    """Every kind of :data:`KINDS` x learning rate x seed at one ``batch`` size: :func:`joint`'s
+    slice (batches 1, 2 and 4 share one compiled call, 16 has its own). NumPy arrays (kinds, lrs,
+    seeds, ...) as :func:`joint`'s."""
+    group = SMALL if batch in SMALL else (batch,)
+    res = joint(group)
+    return {k: v[group.index(batch)] for k, v in res.items()}
 
 
 def statuses(res: dict) -> np.ndarray:
@@ -154,11 +211,26 @@ def statuses(res: dict) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def comparison(batch: int) -> compare.Comparison:
-    """The five methods at ``batch``, each at its best learning rate by :data:`CRITERION`."""
+def comparison(batch: int, methods: tuple = METHODS) -> compare.Comparison:
+    """``methods`` (names of :data:`KINDS`; the five of :data:`METHODS` by default) at ``batch``,
+    each at its best learning rate by :data:`CRITERION`."""
     res = sweep(batch)
-    return compare.compare(1 - res["test_acc"], methods=list(METHODS), lrs=LRS[batch], seeds=list(SEEDS),
-                           criterion=CRITERION, status=statuses(res))
+    idx = [KINDS.index(m) for m in methods]
+    return compare.compare(1 - res["test_acc"][idx], methods=list(methods), lrs=LRS[batch],
+                           seeds=list(SEEDS), criterion=CRITERION, status=statuses(res)[idx])
+
+
+#: the ablation's four methods: GN alone, with the weight centred only, scaled only, and both (WS)
+ABLATION_METHODS = ("GN", "GN+centre", "GN+scale", "GN+WS")
+
+
+def ablation(batches=BATCHES) -> dict:
+    """{method: (batches, seeds)} test error of :data:`ABLATION_METHODS`, each at its own best rate
+    per batch size (:func:`comparison`), with ``excluded`` {batch: text}."""
+    cs = {b: comparison(b, ABLATION_METHODS) for b in batches}
+    return {"error": {m: np.stack([cs[b].at_best[m] for b in batches]) for m in ABLATION_METHODS},
+            "best_lr": {m: [cs[b].best_lr[m] for b in batches] for m in ABLATION_METHODS},
+            "batches": tuple(batches), "excluded": {b: cs[b].excluded_text() for b in batches}}
 
 
 def table(batches=BATCHES) -> dict:
@@ -175,4 +247,4 @@ def bn_mode_gap(batch: int) -> np.ndarray:
     statistics, per seed (the train/inference discrepancy)."""
     res, c = sweep(batch), comparison(batch)
     i, j = METHODS.index("BN"), LRS[batch].index(c.best_lr["BN"])
-    return res["train_mode_acc"][i, j] - res["test_acc"][i, j]
+    return res["train_mode_acc"][j] - res["test_acc"][i, j]
