@@ -101,7 +101,8 @@ def exp_lr_nearest(eps, grid=None):
 
 
 def exp_lr_explorable() -> Explorable:
-    sliders = [Slider("eps", "normalizer \u03b5 (log)", dynamics.EPS_GRID[1:], default=1e-6,
+    zero_end = exp_lr_frames()["unit"][:, 1, -1]          # the zero-buffer curves' final values
+    sliders = [Slider("eps", "normalizer \u03b5 (log)", dynamics.EPS_GRID[1:], default=1e-4,
                       log=True, fmt="{:.0e}")]
     return Explorable(
         exp_lr_nearest, sliders, figures.plot_exp_lr,
@@ -115,10 +116,12 @@ def exp_lr_explorable() -> Explorable:
                 "ratio of the two runs' first layers against alpha^(-t).",
         alt="Two panels against step. Left, log axis from 1e-17 to 1: the dotted eps = 0 curve "
             "stays near 1e-13; the matched curve rises with eps, staying near eps for small "
-            "eps and jumping to about 1e-3 from eps = 1e-5; the zero-buffer curve sits near "
-            "1e-2 for every eps. Right: the norm ratio on the dashed alpha^(-t) line.",
-        notice="Up to eps = 1e-6 the matched runs end about eps apart; from 1e-5 the "
-               "difference jumps by orders of magnitude, towards the zero-buffer drift.",
+            "eps and jumping to about 1e-3 from eps = 1e-5; the zero-buffer curve grows over the "
+            f"run to {zero_end.min():.0e}-{zero_end.max():.0e} for every eps. Right: the norm ratio on "
+            "the dashed alpha^(-t) line.",
+        notice="Move eps and compare the blue curve's final level with eps itself, then look for "
+               "the eps at which it leaves the dotted eps = 0 curve's slope and heads for the red "
+               "zero-buffer curve.",
         grid_fn=exp_lr_frames, consts=exp_lr_consts, recomputes=False)
 
 
