@@ -165,7 +165,7 @@ def no_momentum(lr: float = 1.0, wd: float = 1e-2, tail: float = 0.5) -> dict:
 
 
 def early_stopping(r=None) -> dict:
-    """The seed note's reading, each setting at its own best learning rate (lowest mean final
+    r"""The seed note's reading, each setting at its own best learning rate (lowest mean final
     test loss over seeds, among rates where every seed trained; :func:`normlab.compare.compare`):
     per weight decay, the best lr, the test accuracy there per seed, and the first layer's RMS
     angle at the end relative to its first 10% (``slowdown``, per seed), the part of it the norm
