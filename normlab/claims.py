@@ -50,7 +50,9 @@ PARTLY = "partly reproduced"
 NOT_REPRODUCED = "not reproduced at our scale"
 IDENTITY = "identity"
 FORMULA_CORRECTED = "the paper's formula corrected"
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, IDENTITY, FORMULA_CORRECTED)
+#: a measurement the book makes where no paper states a claim (it still needs a control)
+BOOK_MEASUREMENT = "the book's measurement (no paper claim)"
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, IDENTITY, FORMULA_CORRECTED, BOOK_MEASUREMENT)
 #: verdicts of rows that need no control (nothing empirical to contrast) ...
 NO_CONTROL = (IDENTITY, FORMULA_CORRECTED)
 #: ... and of rows that must say what differs from the paper's setting

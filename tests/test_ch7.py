@@ -132,3 +132,32 @@ def test_predict_answers_hold_where_the_questions_ask():
     i6, i5 = dynamics.EPS_GRID.index(1e-6), dynamics.EPS_GRID.index(1e-5)
     assert 1e-7 < g["unit"][i6, 0, -1] < 1e-5 < g["unit"][0, 1, -1] / 100
     assert g["unit"][i5, 0, -1] > 1e-4
+
+
+def test_relaxation_fits_the_descent_after_the_overshoot():
+    from normlab.ch7 import equilibrium
+    t = np.arange(601.0)
+    rows = []
+    for tau in (20.0, 40.0):            # rise to a peak at step 10, then exponential descent
+        n2 = np.where(t < 10, 2 + 0.6 * t, 1 + 7 * np.exp(-(t - 10) / tau))
+        rows.append(np.sqrt(n2))
+    norm = np.stack(rows)[None, None, :, :, None]          # (lr, wd, seed, T+1, layer)
+    fit = equilibrium.relaxation(0, 0, r={"norm": norm})
+    assert np.allclose(fit, [20.0, 40.0], rtol=0.02), fit
+    # without an overshoot the fit starts at step 0 and still finds the time
+    flat = np.sqrt(1 + 3 * np.exp(-t / 30.0))[None, None, None, :, None]
+    assert abs(equilibrium.relaxation(0, 0, r={"norm": flat})[0] - 30) < 0.6
+
+
+def test_ch7_checks_can_fail():
+    from normlab.ch7 import claims as c7
+    ok_ratio = np.array([[0.7, 0.8], [1.3, 1.4]])
+    assert c7._relax_check(ok_ratio, 0.76)
+    assert not c7._relax_check(ok_ratio, 0.0)                # no dependence on eta lambda
+    assert not c7._relax_check(ok_ratio * 0.1, 0.76)         # wrong time unit
+    assert c7._es_check(np.array([0.15, 0.16]), np.array([0.63, 0.64]))
+    assert not c7._es_check(np.array([0.15]), np.array([1.5]))   # the norm speeds it up
+    assert not c7._es_check(np.array([0.15]), np.array([0.2]))   # the norm explains it all
+    assert c7._acc_check(np.array([0.97, 0.98]), [np.array([0.975, 0.98])], 0.35, 0.28)
+    assert not c7._acc_check(np.array([0.92, 0.93]), [np.array([0.975, 0.98])])
+    assert not c7._acc_check(np.array([0.97]), [np.array([0.97])], 0.25, 0.28)  # edge not the optimum

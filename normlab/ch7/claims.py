@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from normlab.ch7 import dynamics, equilibrium, invariance
-from normlab.claims import IDENTITY, PARTLY, REPRODUCED, Claim, minmax
+from normlab.claims import BOOK_MEASUREMENT, IDENTITY, PARTLY, REPRODUCED, Claim, minmax
 
 TOL = 1e-12
 
@@ -58,10 +58,10 @@ def _claim_eps():
 
 
 def _control_eps():
-    o = invariance.table()["BN"]["orth"]
-    c = {"eps": np.array([1e-12, 1e-9, 1e-6, 1e-5, 1e-3]), "orth": np.full(5, o)}
+    c = invariance.eps_curve("WN")
     slope, ratio, ok = _eps_check(c)
-    return f"eps = 0 (the departure does not follow eps: {o:.0e} throughout, slope {slope:.2f})", ok
+    return (f"WN (no eps in its normalizer) over the same eps grid: |cos(w, grad)| "
+            f"{minmax(c['orth'][c['eps'] > 0], '.0e')}, log-log slope {slope:.2f}", ok)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -173,55 +173,86 @@ def _relax_ratio(tau_fn):
     return pts, np.array([equilibrium.relaxation(i, j) / tau_fn(lr[i], wd[j]) for i, j in pts])
 
 
-def _relax_check(ratio):
-    return bool(np.all((ratio >= 1) & (ratio <= 6)))
+def _relax_check(ratio, slope):
+    """Fitted times between the linearisation's tau/2 and the bound's 2 tau, and growing with
+    tau, more slowly than in proportion (log-log slope between 0.5 and 1; a time independent of
+    eta lambda gives 0, a 1/(eta lambda) scaling 1)."""
+    return bool(np.all((ratio >= 0.5) & (ratio <= 2)) and 0.5 < slope < 1)
 
 
 def _claim_relaxation():
     pts, ratio = _relax_ratio(lambda e, l: (1 - equilibrium.MOM) / (2 * e * l))
-    return (f"{len(pts)} (lr, lambda) points x {len(equilibrium.SEEDS)} seeds: steps for "
-            f"||w||^2 - ||w||^2_eq to fall to 1/e, in units of (1-gamma)/(2 eta lambda): "
-            f"{minmax(ratio, '.1f')} (between 1 and 6)", _relax_check(ratio))
+    slope = equilibrium.relaxation_slope(pts)
+    return (f"{len(pts)} (lr, lambda) points x {len(equilibrium.SEEDS)} seeds: after its initial "
+            f"overshoot, ||w||^2 falls to its last-quarter level with an exponential time (fitted "
+            f"from the peak) of {minmax(ratio, '.2f')} tau = (1-gamma)/(2 eta lambda) (between "
+            f"tau/2 and 2 tau); log-log slope of the fitted time against tau {slope:.2f} (1 for "
+            f"a 1/(eta lambda) scaling, 0 for none)", _relax_check(ratio, slope))
 
 
 def _control_relaxation():
     pts, ratio = _relax_ratio(lambda e, l: 1 / (2 * e * l))
     return (f"in units of the plain-SGD time 1/(2 eta lambda) (momentum left out): "
-            f"{minmax(ratio, '.2f')}", _relax_check(ratio))
+            f"{minmax(ratio, '.2f')}", _relax_check(ratio, equilibrium.relaxation_slope(pts)))
 
 
 # ------------------------------------------------------------------------------------------------
 # 7.3 the "early stopping" reading, at each setting's best learning rate
 # ------------------------------------------------------------------------------------------------
-def _es_check(slow, grow, acc=None):
-    """The angle falls below half its start and ||w|| grows by 20% in every seed; and (``acc``:
-    per setting, per seed, the first the one checked) its mean accuracy at its best lr is within
-    one point of the best of the others."""
-    ok = bool(np.all(slow < 0.5) and np.all(grow > 1.2))
-    if acc is not None:
-        means = [float(np.mean(a)) for a in acc]
-        ok = ok and means[0] >= max(means[1:]) - 0.01
-    return ok
+def _es_check(slow, norm_factor):
+    """The angle falls below half its start in every seed, and the norm's part of it (the
+    factor by which mean 1/||w||^2 changes over the same steps) is a slowdown (< 1) that
+    explains less than half of it in log terms (norm_factor > sqrt(slowdown))."""
+    return bool(np.all(slow < 0.5) and np.all(norm_factor < 1) and np.all(norm_factor > np.sqrt(slow)))
 
 
 def _claim_early_stopping():
     es = equilibrium.early_stopping()
-    cmp = es["cmp"]
-    acc = [100 * a for a in es["acc"]]
-    ok = _es_check(es["slowdown"][0], es["norm_growth"][0], es["acc"])
-    return (f"without decay, at its best lr {es['best_lr'][0]:g}: the first layer's RMS angle per "
-            f"step ends at {minmax(es['slowdown'][0])} of its first 10% while ||w|| grows "
-            f"x{minmax(es['norm_growth'][0])} (3 seeds); yet its test accuracy there, "
-            f"{minmax(acc[0], '.1f')}%, matches the decayed runs at their best lr "
-            f"({', '.join(f'lambda {w:g}: {minmax(a, chr(46) + chr(49) + chr(102))}%' for w, a in zip(equilibrium.WDS[1:], acc[1:]))}); "
-            f"{cmp.excluded_text() or 'no run excluded'}", ok)
+    return (f"without decay, at its best lr {es['best_lr'][0]:g} (3 seeds): the first layer's RMS "
+            f"angle per step ends at {minmax(es['slowdown'][0])} of its first 10% while ||w|| grows "
+            f"x{minmax(es['norm_growth'][0])}; the norm's growth explains a factor "
+            f"{minmax(es['norm_factor'][0])} (mean 1/||w||^2 over the same steps), the rest "
+            f"({minmax(es['grad_factor'][0])}) is ||grad L(w_hat)|| falling as the loss falls; the "
+            f"decayed runs lose a gradient factor {minmax(np.concatenate(es['grad_factor'][1:]))} too",
+            _es_check(es["slowdown"][0], es["norm_factor"][0]))
 
 
 def _control_early_stopping():
     es = equilibrium.early_stopping()
     return (f"with decay 1e-2 at its best lr {es['best_lr'][-1]:g}: the angle ends at "
-            f"{minmax(es['slowdown'][-1])} of its start, ||w|| x{minmax(es['norm_growth'][-1])}",
-            _es_check(es["slowdown"][-1], es["norm_growth"][-1], es["acc"][::-1]))
+            f"{minmax(es['slowdown'][-1])} of its start, the norm's factor "
+            f"{minmax(es['norm_factor'][-1], '.1f')} (the norm shrinks)",
+            _es_check(es["slowdown"][-1], es["norm_factor"][-1]))
+
+
+def _acc_check(acc, others, bracket_loss=None, edge_loss=None):
+    """``acc`` (seeds) has a mean within one point of the best mean of ``others``; and, when
+    given, the loss one step below the grid's edge is worse than at the edge."""
+    ok = float(np.mean(acc)) >= max(float(np.mean(a)) for a in others) - 0.01
+    return bool(ok and (bracket_loss is None or bracket_loss > edge_loss))
+
+
+def _claim_accuracy():
+    es = equilibrium.early_stopping()
+    br = equilibrium.lr_bracket()
+    acc = [100 * a for a in es["acc"]]
+    edge = float(np.mean(equilibrium.runs()["test_loss"][0, -1]))
+    spread = max(float(np.ptp(a)) for a in acc)
+    return (f"test accuracy at each setting's best lr: no decay {minmax(acc[0], '.1f')}%, "
+            f"{', '.join(f'lambda {w:g}: {minmax(a, chr(46) + chr(49) + chr(102))}%' for w, a in zip(equilibrium.WDS[1:], acc[1:]))} "
+            f"(seeds spread up to {spread:.1f} points, so a difference below that is not resolved); "
+            f"lambda 1e-2's best lr {es['best_lr'][-1]:g} is the grid's edge, bracketed by lr "
+            f"{br['lr']:g}: test loss {float(np.mean(br['test_loss'])):.3f} vs {edge:.3f}; "
+            f"{es['cmp'].excluded_text() or 'no run excluded'}",
+            _acc_check(es["acc"][0], es["acc"][1:], float(np.mean(br["test_loss"])), edge))
+
+
+def _control_accuracy():
+    r = equilibrium.runs()
+    es = equilibrium.early_stopping()
+    a = r["test_acc"][-1, -1]
+    return (f"the same check on a setting that does cost accuracy, lambda 1e-2 at lr "
+            f"{equilibrium.LRS[-1]:g}: {minmax(100 * a, '.1f')}%", _acc_check(a, es["acc"]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -286,11 +317,12 @@ CLAIMS = [
           "Wan et al., Lemma 1 (eqs. 3-4): for a scale-invariant w, <w, grad L(w)> = 0 and "
           "grad L(kw) = grad L(w)/k",
           _with_contrast(_claim_identities, _control_identities), verdict=IDENTITY),
-    Claim(7, "With eps > 0 both identities break, by an amount proportional to eps (about eps "
-             "itself for BN on the digits)",
-          "Wan et al., Definition 1 and Li & Arora: the identities and the equivalence are stated "
-          "for exactly scale-invariant losses, which BN's eps > 0 is not",
-          _claim_eps, verdict=REPRODUCED, control=_control_eps),
+    Claim(7, "With eps > 0 both identities break, by an amount proportional to eps (a few eps "
+             "for BN on the digits): the book's measurement",
+          "None: Wan et al. (Definition 1) and Li & Arora assume an exactly scale-invariant "
+          "loss and do not measure eps > 0 (that BN's eps > 0 is outside their assumption is "
+          "the book's reading)",
+          _claim_eps, verdict=BOOK_MEASUREMENT, control=_control_eps),
     Claim(7, "Pythagoras with weight decay is exact: ||w_t+1||^2 = (1 - eta lambda)^2 ||w_t||^2 + "
              "eta^2 ||g_t||^2 for every unit and step",
           "Wan et al., eq. 5 and the orthogonality of Lemma 1 (the identity is derived here)",
@@ -301,36 +333,43 @@ CLAIMS = [
           verdict=IDENTITY),
     Claim(7, "The angular step is exactly tan(Delta) = eta ||grad L(w_hat)|| / ((1 - eta lambda) "
              "||w||^2): the effective learning rate is eta/||w||^2",
-          "Hoffer et al. (2018) and van Laarhoven (2017): the effective learning rate of a "
-          "normalized layer is eta/||w||^2 (to first order)", _with_contrast(_claim_angle, _control_angle),
+          "Derived here; the idea that the weights' scale sets an effective learning rate is "
+          "van Laarhoven's (2017) and Hoffer et al.'s (2018) (their formula eta/||w||^2 as "
+          "summarized by secondary sources, not read in the papers)",
+          _with_contrast(_claim_angle, _control_angle),
           verdict=IDENTITY),
     Claim(7, "Under normalization weight decay only rescales: (w0, eta, lambda) and (c w0, c^2 eta, "
              "lambda/c^2) give the same function at every step",
           "van Laarhoven (2017, as summarized): L_lambda(alpha w) = L_(lambda alpha^2)(w); Li & "
           "Arora's 'equivalent scaling' (theta, eta) -> (c theta, c^2 eta)",
           _with_contrast(_claim_rescaling, _control_rescaling), verdict=IDENTITY),
-    Claim(7, "Without weight decay the angular step at the best learning rate decays as ||w|| "
-             "grows (learning slows), but at our scale this costs no test accuracy: the seed's "
-             "'early stopping' reading holds for the mechanism, not as a harm",
+    Claim(7, "Without weight decay the angular step at the best learning rate falls several-fold "
+             "(learning slows), but the growth of ||w|| explains only part of it (a factor of "
+             "about 0.6); most is the gradient on the sphere shrinking as the loss falls, which "
+             "the decayed runs show too",
           "Seed note (LN section): as ||w|| grows the curvature along it falls and training "
           "'early-stops' by itself", _claim_early_stopping, verdict=PARTLY,
           control=_control_early_stopping,
-          differs="600 steps of a digits MLP whose runs all reach about 97% test accuracy; on a "
-                  "long run of a large network, where the last steps matter, a decayed "
-                  "effective learning rate may cost accuracy (which is why schedules and weight "
-                  "decay are used)"),
+          differs="the norm's brake is real but secondary here: 600 steps of a digits MLP whose "
+                  "loss falls fast, so the shrinking gradient dominates; on a long run where the "
+                  "loss has flattened, the norm's share of the slowdown may be larger"),
     Claim(7, "With weight decay the RMS angular update per step settles at sqrt(2 eta lambda / "
              "(1 + gamma)) within 5% in every seed",
           "Wan et al., Theorem 3: |Delta_t - sqrt(2 lambda eta/(1+alpha))| is small with high "
           "probability; Kosson et al.'s code: sqrt(2 eta lambda/(1+alpha))",
           _claim_equilibrium, verdict=REPRODUCED, control=_control_equilibrium),
-    Claim(7, "||w|| approaches its equilibrium within a few relaxation times (1 - gamma)/(2 eta "
-             "lambda) (between 1 and 6 of them at every equilibrated point)",
-          "Wan et al., Theorem 2: the approach is at rate (1 - 2 lambda eta/(1 - alpha))^t",
+    Claim(7, "After an initial overshoot, ||w||^2 relaxes to its final level exponentially, with "
+             "a time between tau/2 and 2 tau, tau = (1 - gamma)/(2 eta lambda), that grows with "
+             "tau but more slowly than in proportion",
+          "Wan et al., Theorem 2 (eq. 12): the mean squared deviation E[||w||^2 - w*^2]^2 is "
+          "bounded by a term decaying as (1 - 2 lambda eta/(1 - alpha))^t (a 1/e time of about "
+          "2 tau for the deviation itself)",
           _claim_relaxation, verdict=PARTLY, control=_control_relaxation,
-          differs="the rate is a bound on a moving equilibrium (w* follows the loss, which falls "
-                  "while the norm relaxes) and momentum adds a lag of about 1/(1 - gamma) steps; "
-                  "our short runs show the scaling, not the constant"),
+          differs="the theorem bounds the squared deviation from a moving w* (which follows the "
+                  "loss); we fit the mean norm's descent after its overshoot towards the run's "
+                  "last-quarter level, not towards w*, which we do not compute; the fitted time "
+                  "scales with a log-log slope below 1 and lies between the linearised map's "
+                  "tau/2 and the bound's 2 tau"),
     Claim(7, "SGD with momentum and weight decay on the scale-invariant network equals SGD with "
              "momentum, no decay and lr eta alpha^(-2t-1) to float64 rounding, given the initial "
              "buffer -(1 - alpha) w0/(alpha eta); for either root, and for gamma = 0",
@@ -338,7 +377,14 @@ CLAIMS = [
           "eta, alpha a non-zero root of x^2 - (1 + gamma - lambda eta) x + gamma = 0",
           _with_contrast(_claim_li_arora, _control_li_arora), verdict=IDENTITY),
     Claim(7, "A normalizer eps > 0 breaks the exponential-LR equivalence: at eps = 1e-5 the unit "
-             "weights drift apart by more than 1e-6",
-          "Li & Arora: the theorem is for scale-invariant losses (eps = 0)",
-          _claim_eps_breaks, verdict=REPRODUCED, control=_control_eps_breaks),
+             "weights drift apart by more than 1e-6 (the book's measurement)",
+          "None: Li & Arora's theorem assumes a scale-invariant loss; that this excludes BN's "
+          "eps > 0 (eps = 0) is the book's reading",
+          _claim_eps_breaks, verdict=BOOK_MEASUREMENT, control=_control_eps_breaks),
+    Claim(7, "At each setting's best learning rate, training without weight decay reaches the same "
+             "test accuracy as with decay within 1 point; the seeds' spread is as large, so no "
+             "cost (or gain) of the slowdown is resolved at this scale",
+          "None: the seed note does not say whether the 'early stopping' costs accuracy (the "
+          "book's measurement)",
+          _claim_accuracy, verdict=BOOK_MEASUREMENT, control=_control_accuracy),
 ]

@@ -108,27 +108,71 @@ def equilibrated(max_tau_fraction: float = 0.1) -> list[tuple[int, int]]:
             if WDS[j] > 0 and t[i, j] <= max_tau_fraction * STEPS]
 
 
-def relaxation(i: int, j: int, r=None) -> np.ndarray:
-    r"""Per seed, the measured relaxation time of the first layer's mean norm at grid point
-    (i, j): the first step at which :math:`\|w_t\|^2 - \|w\|^2_{eq}` falls below :math:`1/e` of its
-    initial value, with :math:`\|w\|^2_{eq}` the mean of the last quarter of the run."""
+def relaxation(i: int, j: int, r=None, floor: float = 0.05) -> np.ndarray:
+    r"""Per seed, the fitted relaxation time of the first layer's mean norm squared at grid point
+    (i, j). :math:`\|w_t\|^2` first overshoots (it rises while the gradient is large), then falls
+    towards its final level :math:`\|w\|^2_{eq}` (the mean of the last quarter of the run, which
+    is not Wan et al.'s :math:`w^*`): from the peak on, until the excess falls below ``floor`` of
+    its value at the peak, a straight line is fitted to :math:`\log(\|w_t\|^2 - \|w\|^2_{eq})`;
+    the time is minus the inverse of its slope."""
     r = runs() if r is None else r
     n2 = r["norm"][i, j, :, :, 0] ** 2
     T = n2.shape[1]
     out = []
     for s in range(n2.shape[0]):
-        eq = n2[s, 3 * T // 4:].mean()
-        dev = np.abs(n2[s] - eq)
-        hit = np.flatnonzero(dev <= dev[0] / np.e)
-        out.append(float(hit[0]) if hit.size else np.inf)
+        d = n2[s, int(np.argmax(n2[s])):] - n2[s, 3 * T // 4:].mean()
+        low = np.flatnonzero(d <= floor * d[0])
+        stop = int(low[0]) if low.size else len(d)
+        if stop < 3:
+            out.append(np.inf)
+            continue
+        out.append(float(-1 / np.polyfit(np.arange(stop), np.log(d[:stop]), 1)[0]))
     return np.asarray(out)
 
 
+def relaxation_slope(pts=None) -> float:
+    r"""The log-log slope of the fitted relaxation time (mean over seeds) against
+    :math:`\tau = (1-\gamma)/(2\eta\lambda)` over the equilibrated points: 1 if the time scales
+    as :math:`1/(\eta\lambda)`, 0 if it does not depend on it."""
+    pts = equilibrated() if pts is None else pts
+    tau = equilibrium_table()["tau"]
+    x = np.log([tau[i, j] for i, j in pts])
+    y = np.log([relaxation(i, j).mean() for i, j in pts])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+@cache.cached
+def lr_bracket(lr: float = 0.01, wd: float = 1e-2) -> dict:
+    """Final test loss and accuracy per seed one step below the grid's smallest learning rate,
+    for the decay whose best rate is the grid's edge: is the edge the optimum?"""
+    stack = _stacked(SEEDS, STEPS)
+    o = jax.jit(jax.vmap(lambda s: train_one(lr, wd, s, stack=stack)))(np.arange(len(SEEDS)))
+    return {"lr": lr, "wd": wd, "test_loss": np.asarray(o["test_loss"]),
+            "test_acc": np.asarray(o["test_acc"])}
+
+
+@cache.cached
+def no_momentum(lr: float = 1.0, wd: float = 1e-2, tail: float = 0.5) -> dict:
+    r"""The same network with plain SGD (momentum 0) at (``lr``, ``wd``), relaxation time
+    :math:`1/(2\eta\lambda)` = 50 steps, 3 seeds: the RMS and the mean angle over the last
+    ``tail`` of the run (both layers) per seed, over the prediction :math:`\sqrt{2\eta\lambda}`."""
+    stack = _stacked(SEEDS, STEPS)
+    o = jax.jit(jax.vmap(lambda s: train_one(lr, wd, s, mom=0.0, stack=stack)))(np.arange(len(SEEDS)))
+    a = np.asarray(o["angle"])[:, int((1 - tail) * STEPS):]
+    pred = float(np.sqrt(2 * lr * wd))
+    return {"rms": np.sqrt(np.mean(a ** 2, axis=(1, 2))) / pred, "mean": np.mean(a, axis=(1, 2)) / pred,
+            "pred": pred}
+
+
 def early_stopping(r=None) -> dict:
-    """The seed note's reading, each setting at its own best learning rate (lowest mean final
+    r"""The seed note's reading, each setting at its own best learning rate (lowest mean final
     test loss over seeds, among rates where every seed trained; :func:`normlab.compare.compare`):
     per weight decay, the best lr, the test accuracy there per seed, and the first layer's RMS
-    angle at the end relative to its first 10% (``slowdown``, per seed); ``cmp``, the comparison."""
+    angle at the end relative to its first 10% (``slowdown``, per seed), the part of it the norm
+    explains, the same ratio of the mean of :math:`1/\|w_t\|^2` over the same steps
+    (``norm_factor``), and the rest, ``grad_factor`` = slowdown / norm_factor (the fall of
+    :math:`\|\nabla L(\hat w)\|` over the layer's units, by the exact angle formula, up to
+    averaging); ``cmp``, the comparison."""
     from normlab import compare
 
     r = runs() if r is None else r
@@ -136,7 +180,7 @@ def early_stopping(r=None) -> dict:
     metric = np.moveaxis(r["test_loss"], 1, 0)        # (wd, lr, seed)
     cmp = compare.compare(metric, methods=[f"wd {w:g}" for w in WDS], lrs=LRS, seeds=SEEDS,
                           criterion="final test loss", status=np.moveaxis(st, 1, 0))
-    out = {"cmp": cmp, "best_lr": [], "acc": [], "slowdown": [], "norm_growth": []}
+    out = {"cmp": cmp, "best_lr": [], "acc": [], "slowdown": [], "norm_growth": [], "norm_factor": []}
     T = r["angle"].shape[3]
     for j, w in enumerate(WDS):
         lr = cmp.best_lr[f"wd {w:g}"]
@@ -145,7 +189,10 @@ def early_stopping(r=None) -> dict:
         out["best_lr"].append(lr)
         out["acc"].append(r["test_acc"][i, j])
         out["slowdown"].append(a[:, -T // 10:].mean(1) / a[:, :T // 10].mean(1))
+        inv = 1 / r["norm"][i, j, :, :T, 0] ** 2          # 1/||w_t||^2 before step t
+        out["norm_factor"].append(inv[:, -T // 10:].mean(1) / inv[:, :T // 10].mean(1))
         out["norm_growth"].append(r["norm"][i, j, :, -1, 0] / r["norm"][i, j, :, 0, 0])
+    out["grad_factor"] = [s / n for s, n in zip(out["slowdown"], out["norm_factor"])]
     return out
 
 

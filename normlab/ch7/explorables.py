@@ -53,8 +53,8 @@ def equilibrium_explorable() -> Explorable:
                 "steps, seed 0. Left: the first hidden layer's mean unit norm for every weight "
                 "decay of the grid at the chosen learning rate (the chosen decay bold). Right: "
                 "the chosen run's root-mean-square angle per step over the layer's units, "
-                "against the predicted equilibrium sqrt(2 eta lambda/(1 + gamma)) (dashed). The "
-                "title gives the relaxation time (1 - gamma)/(2 eta lambda).",
+                "against the predicted equilibrium \u221a(2\u03b7\u03bb/(1 + \u03b3)) (dashed). The "
+                "title gives the relaxation time (1 \u2212 \u03b3)/(2\u03b7\u03bb).",
         alt="Two panels against SGD step. Left: four norm curves, one per weight decay; without "
             "decay the norm rises and stays high, with decay it falls and levels off, lower for "
             "larger decay. Right: the angle per step on a log axis, noisy, falling without decay "
@@ -101,24 +101,27 @@ def exp_lr_nearest(eps, grid=None):
 
 
 def exp_lr_explorable() -> Explorable:
-    sliders = [Slider("eps", "normalizer \u03b5 (log)", dynamics.EPS_GRID[1:], default=1e-6,
+    zero_end = exp_lr_frames()["unit"][:, 1, -1]          # the zero-buffer curves' final values
+    sliders = [Slider("eps", "normalizer \u03b5 (log)", dynamics.EPS_GRID[1:], default=1e-4,
                       log=True, fmt="{:.0e}")]
     return Explorable(
         exp_lr_nearest, sliders, figures.plot_exp_lr,
         title="Weight decay or an exponential learning rate: where the equivalence holds",
         number="7.5",
-        caption="Two float64 runs of the digits network with BN (gamma, beta and the readout "
+        caption="Two float64 runs of the digits network with BN (\u03b3, \u03b2 and the readout "
                 "fixed): momentum 0.9 with weight decay 5e-4 at lr 0.1, and momentum 0.9 without "
-                "decay at lr 0.1 alpha^(-2t-1). Left: the largest difference of their unit weight "
+                "decay at lr 0.1 \u03b1^(\u22122t\u22121). Left: the largest difference of their unit weight "
                 "vectors per step, with the exponential run's initial buffer matched (blue) or "
                 "both buffers zero (red); dotted, the matched runs at eps = 0. Right: the norm "
-                "ratio of the two runs' first layers against alpha^(-t).",
+                "ratio of the two runs' first layers against \u03b1^(\u2212t).",
         alt="Two panels against step. Left, log axis from 1e-17 to 1: the dotted eps = 0 curve "
             "stays near 1e-13; the matched curve rises with eps, staying near eps for small "
-            "eps and jumping to about 1e-3 from eps = 1e-5; the zero-buffer curve sits near "
-            "1e-2 for every eps. Right: the norm ratio on the dashed alpha^(-t) line.",
-        notice="Up to eps = 1e-6 the matched runs end about eps apart; from 1e-5 the "
-               "difference jumps by orders of magnitude, towards the zero-buffer drift.",
+            "eps and jumping to about 1e-3 from eps = 1e-5; the zero-buffer curve grows over the "
+            f"run to {zero_end.min():.0e}-{zero_end.max():.0e} for every eps. Right: the norm ratio on "
+            "the dashed alpha^(-t) line.",
+        notice="Move eps and compare the blue curve's final level with eps itself, then look for "
+               "the eps at which it leaves the dotted eps = 0 curve's slope and heads for the red "
+               "zero-buffer curve.",
         grid_fn=exp_lr_frames, consts=exp_lr_consts, recomputes=False)
 
 
