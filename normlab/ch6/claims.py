@@ -162,20 +162,20 @@ def _claim_ablation():
 
 
 CLAIMS = [
-    Claim(6, "WS's gradient by hand, (g - mean(g) - W_hat mean(g W_hat))/sigma per unit, equals "
-             "autodiff (eps inside the root, any eps)",
+    Claim(6, "WS's gradient by hand (per unit, the upstream gradient g minus its mean and its "
+             "component along Ŵ, divided by σ) equals autodiff (ε inside the root, any ε)",
           "[derived in the book; the WS paper's theorems were not available] v2 eqs. 5-7 define WS",
           _claim_backward, verdict=IDENTITY),
-    Claim(6, "||grad_W||^2 = (||g||^2 - <1,g>^2/I - <W_hat,g>^2/I)/sigma_W^2 and its Hessian "
+    Claim(6, "‖∇_W ℓ‖² = (‖g‖² − ⟨1, g⟩²/I − ⟨Ŵ, g⟩²/I)/σ_W² and its Hessian "
              "companion hold exactly: the corrected form of Santurkar et al.'s Theorem 4.1 (Chapter 5), "
-             "as an equality, with the batch size m replaced by the fan-in I and gamma by 1",
+             "as an equality, with the batch size m replaced by the fan-in I and γ by 1",
           "WS abstract: WS 'smooths the loss landscape by reducing the Lipschitz constants of the "
           "loss and the gradients'", _claim_identity, verdict=IDENTITY),
-    Claim(6, "The projection only removes (the W-gradient is never longer than ||g||/sigma_W) and "
+    Claim(6, "The projection only removes (the W-gradient is never longer than ‖g‖/σ_W) and "
              "the W-gradient is orthogonal to W",
           "[derived in the book] P is an orthogonal projector", _claim_projection, verdict=IDENTITY),
     Claim(6, "With the official code's unbiased std the same identity holds with s for sigma and "
-             "I - 1 in the W_hat term",
+             "I - 1 in the Ŵ term",
           "[official code] W.std(dim=1) + 1e-5 (unbiased, eps outside the root)", _claim_official,
           verdict=IDENTITY),
     Claim(6, "For GN+WS (and GN) the gradient of a batch equals the mean of its single-example "
@@ -187,16 +187,16 @@ CLAIMS = [
           "GN paper, sec. 3: 'GN becomes LN if we set the group number as G = 1 ... IN if G = C'",
           _claim_gn_special, verdict=IDENTITY),
     Claim(6, "An initialization fact, not a test of the paper's smoothing claim: from He's "
-             "initialization every layer's mean sigma_W^2 (over its output units) stays <= 0.5 "
-             "along training, so a step on W_hat is at least twice the nominal rate times P g "
-             "(relative to stepping W_hat directly; GN alone is scale-invariant too, so this is no "
+             "initialization every layer's mean σ_W² (over its output units) stays <= 0.5 "
+             "along training, so a step on Ŵ is at least twice the nominal rate times Pg "
+             "(relative to stepping Ŵ directly; GN alone is scale-invariant too, so this is no "
              "amplification relative to GN)",
-          "[the book's own measurement] He's initialization gives sigma_W^2 = 2/I",
+          "[the book's own measurement] He's initialization gives σ_W² = 2/I",
           _claim_amplify, verdict=IDENTITY),
-    Claim(6, "Under plain SGD, ||W|| of a WS layer only grows (its gradient is orthogonal to W, "
+    Claim(6, "Under plain SGD, ‖W‖ of a WS layer only grows (its gradient is orthogonal to W, "
              "Pythagoras); weight decay reverses it. Not WS-specific: every scale-invariant layer, "
              "GN alone included, shares it",
-          "[derived in the book] <W, grad_W> = 0, so SGD without weight decay lengthens W",
+          "[derived in the book] ⟨W, ∇_W ℓ⟩ = 0, so SGD without weight decay lengthens W",
           _claim_growth, verdict=IDENTITY),
     Claim(6, "At batch 1 and 2 BN does not fall behind GN by anything like the paper's collapse: "
              "at each one's best rate, the upper end of the paired 95% CI of BN minus GN is below 5 "
@@ -215,7 +215,7 @@ CLAIMS = [
           differs="9 seeds of a two-layer conv net on 8x8 digits for 150 steps (each method's best "
                   "rate picked on the same test set), whose seed noise (an A/A difference of a few "
                   "points) is larger than the paper's 1.1-point gain from one ResNet-50 run on ImageNet"),
-    Claim(6, "The ablation: neither centring the weight alone (W - mean) nor dividing it by sigma_W "
+    Claim(6, "The ablation: neither centring the weight alone (W - mean) nor dividing it by σ_W "
              "alone measurably changes GN's test error: at batches 1, 2 and 4 every paired 95% CI "
              "against GN contains 0",
           "[S, one secondary source] WS paper's ablation (ResNet-50, ImageNet, GN 24.81%): "
