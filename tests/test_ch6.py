@@ -13,6 +13,7 @@ import pytest
 
 import normlab
 from normlab import nets
+from normlab.ch6 import claims as claims6
 from normlab.ch6 import answers, derivation, exercises, explorables, smallbatch, trajectory
 from normlab.measure import rel_error
 
@@ -175,9 +176,10 @@ def test_projection_answer():
 
 
 def test_microbatch_answer():
-    """ex-predict-microbatch: at batch 2 and the middle rate BN is within 1 point of GN, and GN's
-    error varies more across the three rates than the three methods do at the middle rate."""
+    """ex-predict-microbatch: at batch 2 and the middle rate BN is not far above GN (less than the
+    5 points of claim 6.9's test, the paper's collapse being 10.6), and GN's error varies more
+    across the three rates than the three methods do at the middle rate."""
     a = answers.microbatch_point(2, 1)
-    assert abs(a["BN"] - a["GN"]) <= 0.01
+    assert a["BN"] - a["GN"] < claims6.PAPER_GAP / 100
     gn = [answers.microbatch_point(2, k)["GN"] for k in range(3)]
     assert max(gn) - min(gn) > max(a.values()) - min(a.values())

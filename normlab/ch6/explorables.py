@@ -35,7 +35,9 @@ def projection_compute(sigma):
     grad_w = weightstd.backward(g[:, None], W[:, None])[:, 0]
     sigmas = jnp.asarray(SIGMAS)
     pg = jnp.linalg.norm(weightstd.backward(g[:, None], w_hat[:, None])[:, 0])  # ||Pg|| (sigma = 1)
-    return {"W": W, "g": g, "grad_w": grad_w, "sigma": sigma, "grad_norm": jnp.linalg.norm(grad_w),
+    pg_vec = weightstd.backward(g[:, None], w_hat[:, None])[:, 0]   # Pg (sigma = 1)
+    cos = jnp.dot(grad_w, pg_vec) / (jnp.linalg.norm(grad_w) * jnp.linalg.norm(pg_vec))
+    return {"W": W, "g": g, "grad_w": grad_w, "sigma": sigma, "grad_norm": jnp.linalg.norm(grad_w), "cos": cos,
             "g_norm": jnp.linalg.norm(g), "sigmas": sigmas, "curve": pg / sigmas,
             "ylim": jnp.array([-100.0, 100.0])}
 
@@ -48,17 +50,19 @@ def projection_explorable() -> Explorable:
         lambda res, fig=None, sigma=None: figures.plot_projection(res, fig, sigma),
         title="The WS projection of one unit's gradient",
         caption="One output unit with a fan-in of six weights under Weight Standardization: its "
-                "weights W (mean 0.3, spread sigma_W), the gradient g with respect to the "
-                "standardized weights and the gradient with respect to W, Pg/sigma_W; right, the "
-                "norm of the gradient with respect to W against sigma_W (log-log), the dashed line "
-                "the norm of g.",
+                "weights W (mean 0.3, spread \u03c3_W), the gradient g with respect to the "
+                "standardized weights and the gradient with respect to W, Pg/\u03c3_W; right, the "
+                "norm of the gradient with respect to W against \u03c3_W (log-log), the dashed line "
+                "the norm of g; the titles give the cosine between the W-gradient and Pg, and the "
+                "ratio \u2016\u2207_W \u2113\u2016 / \u2016g\u2016.",
         number="6.2",
         alt="Left: three markers per weight index, the weight, the gradient g and the gradient "
             "with respect to W. Right: a falling straight line of gradient norm against sigma_W "
             "on log axes, a dashed horizontal line at the norm of g, and a red dot at the "
             "current sigma_W.",
-        notice="The W-gradient keeps its direction as sigma_W moves, only its length changes, as "
-               "1/sigma_W: below the crossing with the dashed line it is longer than g itself.")
+        notice="Move \u03c3_W across its range: read the cosine between the W-gradient and Pg in the left "
+               "panel's title, and follow the red dot on the right to where it crosses the dashed "
+               "line \u2016g\u2016.")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -107,23 +111,23 @@ def _consts():
 
 
 def microbatch_explorable() -> Explorable:
-    sliders = [Slider("batch", "examples per batch", sb.BATCHES, default=sb.BATCHES[0], log=True,
+    sliders = [Slider("batch", "examples per batch", sb.BATCHES, default=2, log=True,
                       integer=True, fmt="{:d}"),
-               Slider("rate", "learning rate: 0 low, 1 middle, 2 high (of the batch's grid)", RATES,
+               Slider("rate", "learning rate: 0 low, 1 middle, 2 high of the batch's grid (value in the title)", RATES,
                       default=1, integer=True, fmt="{:d}")]
     return Explorable(
         microbatch_compute, sliders,
         lambda res, fig=None, batch=None, rate=None: figures.plot_microbatch(res, fig, batch, rate),
         title="Micro-batches: BN, GN and GN+WS",
-        caption="The chapter's conv net on the 8x8 digits: the training loss (mean of 3 seeds, "
-                "smoothed) of BN, GN and GN+WS trained at the chosen batch size and learning "
+        caption="The chapter's conv net on the 8x8 digits: the training loss (mean over seeds, "
+                "nine at batch sizes 1-4 and three at 16, smoothed) of BN, GN and GN+WS trained at the chosen batch size and learning "
                 "rate (each batch size has its own grid of three rates) for 150 steps; the legend "
                 "gives the mean test error (BN with its running statistics).",
         grid_fn=microbatch_grid, consts=_consts, recomputes=False, number="6.4",
         alt="Training-loss curves of three methods against SGD step for one batch size and one "
             "learning rate; the legend lists each method's test error.",
-        notice="Move the batch size down to 1: BN's curve stays with GN's; the learning rate "
-               "moves all three far more than the choice of normalization does.")
+        notice="Set batch 2 and the middle rate and compare BN's legend entry with GN's and GN+WS's; "
+               "then move the rate slider and read how far each entry moves.")
 
 
 # The chapter's explorables, by name (the benchmark times each one's live slider).

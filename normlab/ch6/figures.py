@@ -9,7 +9,7 @@ import numpy as np
 from normlab import style
 
 METHOD_COLORS = {"none": style.COLORS["plain"], "BN": style.COLORS["bn"], "LN": style.COLORS["ln"],
-                 "GN": style.PALETTE["orange"], "GN+WS": style.PALETTE["green"]}
+                 "GN": style.PALETTE["orange"], "GN+WS": style.PALETTE["black"]}
 MARKERS = {"none": "v", "BN": "o", "LN": "D", "GN": "s", "GN+WS": "^"}
 
 
@@ -20,10 +20,10 @@ def plot_smallbatch(tab: dict):
     a = ax[0, 0]
     b = np.asarray(tab["batches"], float)
     for k, (m, err) in enumerate(tab["error"].items()):
-        e = 100 * np.asarray(err, float)
+        e = [100 * np.asarray(v, float) for v in err]   # per batch size: (seeds,), seeds may differ
         x = b * (1 + 0.04 * (k - 2))  # a small offset per method, so the dots do not cover each other
-        a.plot(x, e.mean(1), color=METHOD_COLORS[m], marker=MARKERS[m], label=m)
-        a.plot(np.repeat(x, e.shape[1]), e.ravel(), linestyle="none", marker=".", markersize=3,
+        a.plot(x, [v.mean() for v in e], color=METHOD_COLORS[m], marker=MARKERS[m], label=m)
+        a.plot(np.repeat(x, [len(v) for v in e]), np.concatenate(e), linestyle="none", marker=".", markersize=3,
                color=METHOD_COLORS[m], alpha=0.6)
     a.set_xscale("log", base=2)
     a.set_xticks(b, [str(int(v)) for v in b])
@@ -90,8 +90,9 @@ def plot_projection(res: dict, fig=None, sigma=None):
     style.legend(ax[0, 0], fontsize=style.SMALL, loc="lower left")
     style.line(ax[0, 1], "now", [res["sigma"]], [res["grad_norm"]], color=style.PALETTE["vermillion"],
                marker="o", ls="none", markersize=8)
-    style.title(ax[0, 0], rf"$\sigma_W$ = {float(res['sigma']):.3g}", fontsize=style.PANEL)
-    style.title(ax[0, 1], f"norm ratio = {float(res['grad_norm'] / res['g_norm']):.3g}",
+    style.title(ax[0, 0], rf"$\sigma_W$ = {float(res['sigma']):.3g}, cos($\nabla_W\ell$, $Pg$) = "
+                f"{float(res['cos']):.4f}", fontsize=style.PANEL)
+    style.title(ax[0, 1], rf"$\|\nabla_W\ell\| / \|g\|$ = {float(res['grad_norm'] / res['g_norm']):.3g}",
                 fontsize=style.PANEL)
     return fig
 
