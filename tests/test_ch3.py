@@ -563,7 +563,7 @@ def test_notebook_is_clean_and_needs_no_torch():
         if c["cell_type"] == "code":
             assert not c["outputs"] and c["execution_count"] is None
             assert "import torch" not in "".join(c["source"])
-    assert "claims.table(chapter=3)" in "\n".join("".join(c["source"]) for c in nb["cells"])
+    assert "claims.table(chapter=3, controls=True)" in "\n".join("".join(c["source"]) for c in nb["cells"])
     for p in (ROOT / "normlab" / "ch3").glob("*.py"):
         assert not re.search(r"^\s*(import|from)\s+torch", p.read_text(), re.M), p.name
 
