@@ -110,7 +110,7 @@ def test_page_loads_clean_and_offline(browser, site, path):
         assert not log["external"], f"{path}: requests leaving the machine {log['external']}"
         assert not log["failed"], f"{path}: failed local requests {log['failed']}"
         if path.startswith("notebooks/") or path == "book/notation.html":
-            page.wait_for_selector("mjx-container", timeout=15000)
+            page.wait_for_selector("mjx-container", state="attached", timeout=15000)  # the first may sit in a folded box
             assert page.locator("mjx-container").count() > 0, "math was not typeset"
     finally:
         ctx.close()
