@@ -60,8 +60,10 @@ def equilibrium_explorable() -> Explorable:
             "larger decay. Right: the angle per step on a log axis, noisy, falling without decay "
             "and levelling off on the dashed predicted line with decay once the run is several "
             "relaxation times long.",
-        notice="With decay the angle levels off on the dashed line after a few relaxation times, "
-               "whatever the learning rate; without decay it keeps falling as the norm grows.",
+        notice="Compare the right panel's angle with the dashed line and with the relaxation time "
+               "in the title: with decay it settles on the line only where the run lasts a few "
+               "relaxation times; at \u03bb = 0 there is no line, and the angle drops over the first "
+               "hundred steps, then creeps down slowly as the norm grows.",
         grid_fn=lambda: _equilibrium_grid(), consts=equilibrium_consts, recomputes=False)
 
 
@@ -111,17 +113,19 @@ def exp_lr_explorable() -> Explorable:
         caption="Two float64 runs of the digits network with BN (\u03b3, \u03b2 and the readout "
                 "fixed): momentum 0.9 with weight decay 5e-4 at lr 0.1, and momentum 0.9 without "
                 "decay at lr 0.1 \u03b1^(\u22122t\u22121). Left: the largest difference of their unit weight "
-                "vectors per step, with the exponential run's initial buffer matched (blue) or "
-                "both buffers zero (red); dotted, the matched runs at eps = 0. Right: the norm "
-                "ratio of the two runs' first layers against \u03b1^(\u2212t).",
-        alt="Two panels against step. Left, log axis from 1e-17 to 1: the dotted eps = 0 curve "
-            "stays near 1e-13; the matched curve rises with eps, staying near eps for small "
-            "eps and jumping to about 1e-3 from eps = 1e-5; the zero-buffer curve grows over the "
+                "vectors per step, with the exponential run's initial buffer matched at the chosen "
+                "eps (orange, dashed) or both buffers zero (vermillion, solid); blue dotted, the "
+                "matched runs at eps = 0. The colours mean the same as in Figure 7.4. Right: the "
+                "norm ratio of the two runs' first layers (orange) against "
+                "\u03b1^(\u2212t) (black, dashed).",
+        alt="Two panels against step. Left, log axis from 1e-17 to 1: the blue dotted eps = 0 "
+            "curve stays near 1e-13; the orange dashed matched curve rises with eps, staying near eps for small "
+            "eps and jumping to about 1e-3 from eps = 1e-5; the vermillion zero-buffer curve grows over the "
             f"run to {zero_end.min():.0e}-{zero_end.max():.0e} for every eps. Right: the norm ratio on "
             "the dashed alpha^(-t) line.",
-        notice="Move eps and compare the blue curve's final level with eps itself, then look for "
-               "the eps at which it leaves the dotted eps = 0 curve's slope and heads for the red "
-               "zero-buffer curve.",
+        notice="Move eps and compare the orange dashed curve's final level with eps itself, then "
+               "look for the eps at which it leaves the blue dotted eps = 0 curve's slope and "
+               "heads for the vermillion zero-buffer curve.",
         grid_fn=exp_lr_frames, consts=exp_lr_consts, recomputes=False)
 
 

@@ -9,13 +9,16 @@ on fixed axis ranges.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import LogLocator
 
 from normlab import style
 
 C_NORM = style.COLORS["bn"]
 C_PLAIN = style.COLORS["plain"]
 C_REF = style.COLORS["ref"]
-WD_COLORS = (style.PALETTE["vermillion"], style.PALETTE["orange"], style.PALETTE["green"],
+C_EPS = style.PALETTE["orange"]   # the matched runs at a normalizer eps > 0 (Figures 7.4, 7.5)
+# four hues far apart (Okabe-Ito), one per weight decay of the grid: 0, 1e-3, 3e-3, 1e-2
+WD_COLORS = (style.PALETTE["orange"], style.PALETTE["purple"], style.PALETTE["green"],
              style.PALETTE["blue"])
 
 
@@ -67,6 +70,7 @@ def plot_norm_angle(with_wd: dict, without: dict):
     bx.set_xlabel("SGD step")
     bx.set_ylabel(r"RMS angle per step (rad)")
     style.log_y(bx)
+    bx.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))   # 0.005, 0.01, 0.02, 0.05, ...
     bx.legend(fontsize=style.SMALL)
     style.fit(fig)
     return fig
@@ -81,7 +85,7 @@ def plot_exp_lr_static(grid: dict, eps_values, i_eps: int):
     t = np.arange(1, u.shape[-1] + 1)
     ax.plot(t, np.maximum(u[0, 0], 1e-17), color=C_NORM, label=r"initial buffer $\tilde v_0$ matched, $\epsilon = 0$")
     ax.plot(t, u[0, 1], color=C_PLAIN, label=r"both buffers zero, $\epsilon = 0$")
-    ax.plot(t, u[i_eps, 0], color=style.PALETTE["orange"], ls="--",
+    ax.plot(t, u[i_eps, 0], color=C_EPS, ls="--",
             label=rf"matched, $\epsilon$ = {eps_values[i_eps]:g}")
     ax.set_yscale("log")
     ax.set_ylim(1e-17, 1)
@@ -120,7 +124,7 @@ def plot_equilibrium(res, lr, wd, fig=None):
     for j, w in enumerate(res["wds"]):
         chosen = bool(np.isclose(w, wd))
         style.line(ax, ("n", j), np.arange(norm.shape[-1]), norm[j], color=WD_COLORS[j],
-                   lw=2.4 if chosen else 1.0, alpha=1.0 if chosen else 0.6)
+                   lw=2.4 if chosen else 1.2, alpha=1.0 if chosen else 0.9)
     jc = int(np.argmin(np.abs(np.asarray(res["wds"]) - wd)))
     style.line(bx, "a", np.arange(1, T + 1), angle[jc], color=WD_COLORS[jc], lw=1.2)
     style.line(bx, "p", [0, T], [max(pred, 1e-9)] * 2, color=C_REF, ls="--", lw=1.2)
@@ -139,7 +143,7 @@ def plot_exp_lr(res, eps, fig=None):
         ax, bx = axes[0]
         T = res["unit"].shape[-1]
         t = np.arange(1, T + 1)
-        ax.plot(t, np.maximum(res["ref"], 1e-17), color=C_REF, lw=1.0, ls=":")
+        ax.plot(t, np.maximum(res["ref"], 1e-17), color=C_NORM, lw=1.2, ls=":")
         ax.set_yscale("log")
         ax.set_ylim(1e-17, 1)
         ax.set_xlim(0, T)
@@ -149,20 +153,20 @@ def plot_exp_lr(res, eps, fig=None):
         bx.set_ylabel(r"$\|\tilde W_1\| / \|W_1\|$")
         bx.set_xlim(0, T)
         bx.set_ylim(0.95, 1.3)
-        style.figure_legend(fig, [style.proxy(r"matched $\tilde v_0$", C_NORM, lw=2),
+        style.figure_legend(fig, [style.proxy(r"matched $\tilde v_0$, chosen $\epsilon$", C_EPS, ls="--", lw=2),
                                   style.proxy("zero buffers", C_PLAIN, lw=2),
-                                  style.proxy(r"matched, $\epsilon = 0$", C_REF, ls=":", lw=1.0),
+                                  style.proxy(r"matched, $\epsilon = 0$", C_NORM, ls=":", lw=1.2),
                                   style.proxy(r"$\alpha^{-t}$", C_REF, ls="--", lw=1.0)], ncol=4)
         style.fit(fig)
     ax, bx = style.axes(fig)[0]
     T = res["unit"].shape[-1]
     t = np.arange(1, T + 1)
-    style.line(ax, "m", t, np.maximum(res["unit"][0], 1e-17), color=C_NORM)
+    style.line(ax, "m", t, np.maximum(res["unit"][0], 1e-17), color=C_EPS, ls="--")
     style.line(ax, "z", t, np.maximum(res["unit"][1], 1e-17), color=C_PLAIN)
-    style.line(bx, "r", t, res["ratio"][0], color=C_NORM)
+    style.line(bx, "r", t, res["ratio"][0], color=C_EPS, lw=2.4)
     style.line(bx, "g", t, res["grow"], color=C_REF, ls="--", lw=1.0)
-    style.suptitle(fig, rf"normalizer $\epsilon$ = {float(res['eps_shown']):.0e}: after {T} steps the "
-                   rf"unit weights differ by {float(res['unit'][0][-1]):.1e}", fontsize=style.TITLE)
+    style.suptitle(fig, rf"normalizer $\epsilon$ = {float(res['eps_shown']):.0e}: the weight-decay run "
+                   rf"against the exponential-rate run, {T} steps", fontsize=style.TITLE)
     return fig
 
 
