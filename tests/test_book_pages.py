@@ -98,7 +98,7 @@ def test_bibliography_labels_are_author_year_and_link_the_papers(built_book):
     for e in entries:
         label = text_of(re.search(r'<span class="label">(.*?)</span></span>', e, re.S).group(1))
         label = label.strip("[] ")
-        assert re.fullmatch(r"[A-Z][^\d\[\]]+ (et al\. )?\d{4}[a-z]?", label.replace("et al. ", "et al. ")), \
+        assert re.fullmatch(r"((van|von|de|der|le) )*[A-Z][^\d\[\]]+ (et al\. )?\d{4}[a-z]?", label.replace("et al. ", "et al. ")), \
             f"bibliography label {label!r} is not 'Author(s) year'"
         assert not re.fullmatch(r"[A-Z]{2,}[a-z]*\d{2}", label), f"an alpha label: {label}"
         assert re.search(r'<a class="reference external" href="https?://', e), \
