@@ -100,16 +100,20 @@ class Site:
         """(page, id) -> the text of the website's internal links to it."""
         if self._links is None:
             self._links = {}
-            for page in self.pages():
-                base = PurePosixPath(page).parent
-                for a in self.soup(page).find_all("a", class_="reference", href=True):
-                    href = a["href"]
-                    if "://" in href or "#" not in href:
-                        continue
-                    path, anchor = href.split("#", 1)
-                    target = page if not path else _join(base, path)
-                    self._links.setdefault((target, anchor), _text(a))
+            for target, anchor, text in self._internal_links():
+                self._links.setdefault((target, anchor), text)
         return self._links
+
+    def _internal_links(self):
+        """(target page, anchor, link text) of every internal link with an anchor on the website."""
+        for page in self.pages():
+            base = PurePosixPath(page).parent
+            for a in self.soup(page).find_all("a", class_="reference", href=True):
+                href = a["href"]
+                if "://" in href or "#" not in href:
+                    continue
+                path, anchor = href.split("#", 1)
+                yield (page if not path else _join(base, path)), anchor, _text(a)
 
     def bib_anchor(self, key: str) -> str | None:
         """The anchor of a bibliography entry on the website: the one its citations link to.
@@ -133,16 +137,9 @@ class Site:
         """(page, id) -> every text of the website's links to the bibliography page."""
         if getattr(self, "_bib", None) is None:
             self._bib = {}
-            for page in self.pages():
-                base = PurePosixPath(page).parent
-                for a in self.soup(page).find_all("a", class_="reference", href=True):
-                    href = a["href"]
-                    if "://" in href or "#" not in href:
-                        continue
-                    path, anchor = href.split("#", 1)
-                    target = page if not path else _join(base, path)
-                    if target == "book/bibliography":
-                        self._bib.setdefault((target, anchor), []).append(_text(a))
+            for target, anchor, text in self._internal_links():
+                if target == "book/bibliography":
+                    self._bib.setdefault((target, anchor), []).append(text)
         return self._bib
 
     def title(self, page: str) -> str:
