@@ -32,6 +32,7 @@ import argparse
 import html
 import importlib
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -57,6 +58,24 @@ VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, IDENTITY, FORMULA_CORRECTED, BOO
 NO_CONTROL = (IDENTITY, FORMULA_CORRECTED)
 #: ... and of rows that must say what differs from the paper's setting
 NEEDS_DIFFERS = (PARTLY, NOT_REPRODUCED)
+
+
+_GREEK = {"alpha": "\u03b1", "beta": "\u03b2", "gamma": "\u03b3", "delta": "\u03b4", "Delta": "\u0394",
+          "eps": "\u03b5", "eta": "\u03b7", "theta": "\u03b8", "kappa": "\u03ba", "lambda": "\u03bb",
+          "mu": "\u03bc", "sigma": "\u03c3", "tau": "\u03c4", "chi": "\u03c7"}
+_GREEK_WORD = re.compile(r"(?<![A-Za-z])(" + "|".join(_GREEK) + r")(?![A-Za-z])")
+_POWER = re.compile(r"(?<=[\w)\]\u2016])\^(-?[0-9]+|T)\b")
+_SUPERSCRIPT = str.maketrans("0123456789-T", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b\u1d40")
+
+
+def symbols(text: str) -> str:
+    """A claim's text as a reader sees it on the website: the ASCII maths the claim modules write
+    (``||v||``, ``sqrt(``, ``x^2``, ``eta``, ``sigma_B``) as symbols (``\u2016v\u2016``, ``\u221a(``,
+    ``x\u00b2``, ``\u03b7``, ``\u03c3_B``). The terminal table keeps the ASCII; only whole words become
+    Greek letters (``theta`` is not ``th`` + eta, ``beta_eff`` is \u03b2_eff)."""
+    text = text.replace("||", "\u2016").replace("sqrt(", "\u221a(")
+    text = _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+    return _GREEK_WORD.sub(lambda m: _GREEK[m.group(1)], text)
 
 
 def minmax(vals, fmt: str = ".2f") -> str:
@@ -266,16 +285,16 @@ class Table:
             verdict = (f"<span class='nl-verdict nl-{r.verdict.split()[0].strip(chr(39))}'>"
                        f"{html.escape(r.verdict)}</span>")
             if r.differs:
-                verdict += f"<br><small class='nl-differs'>{html.escape(r.differs)}</small>"
+                verdict += f"<br><small class='nl-differs'>{html.escape(symbols(r.differs))}</small>"
             ctrl = ""
             if self._with_controls:
                 # not the check's PASS/FAIL badge classes: a badge does not wrap, and a control's
                 # sentence is long (it ran off the table's right edge)
                 cls = "" if r.control_passed is None else (
                     " class='nl-control nl-control-passes'" if r.control_passed else " class='nl-control'")
-                ctrl = f"<td{cls}>{html.escape(c[6])}</td>"
+                ctrl = f"<td{cls}>{html.escape(symbols(c[6]))}</td>"
             return (f"<tr data-chapter='{r.chapter}' data-verdict='{html.escape(r.verdict, quote=True)}'>"
-                    + "".join(f"<td>{html.escape(x)}</td>" for x in c[:4])
+                    + "".join(f"<td>{html.escape(symbols(x))}</td>" for x in c[:4])
                     + f"<td>{check}</td><td>{verdict}</td>{ctrl}</tr>")
 
         head = "".join(f"<th>{h}</th>" for h in self.head())

@@ -141,3 +141,20 @@ def test_a_control_cell_is_not_a_badge():
     html = claims.Table([row])._repr_html_()
     assert "<td class='nl-control'>without the normalization" in html
     assert html.count("nl-pass") == 1  # the check's badge only
+
+
+def test_the_website_shows_a_claim_s_maths_as_symbols():
+    """The claims tables on the website (and so in the Colab editions) write the ASCII maths of
+    the claim modules as symbols; whole words only become Greek letters."""
+    from test_teaching import ASCII_MATHS
+
+    assert claims.symbols("y = gamma/sqrt(Var[x]+eps) x") == "y = \u03b3/\u221a(Var[x]+\u03b5) x"
+    assert claims.symbols("||M^2 - M||, E[h||w||^2], J J^T") == "\u2016M\u00b2 - M\u2016, E[h\u2016w\u2016\u00b2], J J\u1d40"
+    assert claims.symbols("eta_eff/eta, theta, sigma_B^2, x^-1") == "\u03b7_eff/\u03b7, \u03b8, \u03c3_B\u00b2, x\u207b\u00b9"
+    assert claims.symbols("the 1e-5 metadata of a betamax") == "the 1e-5 metadata of a betamax"
+    row = claims.Row(1, "lr^2 ||g||^2", "sqrt(2) * eta", "mu_B", True, 0.1, claims.IDENTITY, "1.1")
+    page = claims.Table([row])._repr_html_()
+    assert "\u2016g\u2016\u00b2" in page and "\u221a(2) * \u03b7" in page and "\u03bc_B" in page
+    left = [(c.chapter, m.group()) for c in claims.all_claims()
+             for text in (c.claim, c.expected, c.differs) if (m := ASCII_MATHS.search(claims.symbols(text)))]
+    assert not left, f"ASCII maths the website would still show: {left}"
