@@ -169,6 +169,7 @@ def relaxation_slope(pts=None) -> float:
 
 
 @cache.cached
+@functools.lru_cache(maxsize=None)
 def lr_bracket(lr: float = 0.01, wd: float = 1e-2) -> dict:
     """Final test loss and accuracy per seed one step below the grid's smallest learning rate,
     for the decay whose best rate is the grid's edge: is the edge the optimum?"""
@@ -179,6 +180,7 @@ def lr_bracket(lr: float = 0.01, wd: float = 1e-2) -> dict:
 
 
 @cache.cached
+@functools.lru_cache(maxsize=None)
 def no_momentum(lr: float = 1.0, wd: float = 1e-2, tail: float = 0.5) -> dict:
     r"""The same network with plain SGD (momentum 0) at (``lr``, ``wd``), relaxation time
     :math:`1/(2\eta\lambda)` = 50 steps, 3 seeds: the RMS and the mean angle over the last
@@ -280,6 +282,7 @@ def wstar_table(r=None, pts=None, wrong: bool = False) -> np.ndarray:
 
 
 @cache.cached
+@functools.lru_cache(maxsize=None)
 def adamw_runs(settings=ADAMW, tail: float = 0.5) -> dict:
     r"""The same network trained by the one loop's AdamW (:data:`B1`, decoupled decay) at each
     (lr, lambda) of ``settings``, 3 seeds, :data:`STEPS` steps (the norm's time scale
