@@ -226,3 +226,19 @@ def test_adamw_settles_near_kosson_et_al_in_the_second_layer():
     assert np.all(a["wrong"] < 0.4)
     with pytest.raises(ValueError, match="pairs of positive"):
         equilibrium.adamw_runs(settings=((1e-2, 0.0),))
+    with pytest.raises(ValueError, match="pairs of positive"):
+        equilibrium.adamw_runs(settings=[1e-2, 1.0])
+
+
+def test_fixed_lr_bn_trains_at_every_rate_plain_does_not():
+    from normlab.ch7 import equilibrium
+    o = equilibrium.fixed_lr(lrs=(1.0, 100.0), steps=60)
+    assert all(s.ok for s in o["status"])
+    assert o["norm"][1, -1] > 3 * o["norm"][1, 0] and o["norm"][0, -1] < 1.2 * o["norm"][0, 0]
+    assert np.all(np.diff(o["G_min"], axis=1) <= 0) and np.all(o["G_min"][:, -1] < o["G"][:, 0])
+    # G is the squared gradient on the sphere: sum over units of ||w||^2 ||g||^2 at step 0
+    assert o["G"][0, 0] == pytest.approx(o["G"][1, 0], rel=1e-5)        # same start, both rates
+    p = equilibrium.fixed_lr(lrs=(1.0, 100.0), steps=60, normalized=False)
+    assert p["status"][0].ok and p["status"][1].kind == "diverged"
+    with pytest.raises(ValueError, match="positive learning rates"):
+        equilibrium.fixed_lr(lrs=(0.0,), steps=60)

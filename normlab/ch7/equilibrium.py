@@ -281,8 +281,6 @@ def wstar_table(r=None, pts=None, wrong: bool = False) -> np.ndarray:
     return np.asarray(out)
 
 
-@cache.cached
-@functools.lru_cache(maxsize=None)
 def adamw_runs(settings=ADAMW, tail: float = 0.5) -> dict:
     r"""The same network trained by the one loop's AdamW (:data:`B1`, decoupled decay) at each
     (lr, lambda) of ``settings``, 3 seeds, :data:`STEPS` steps (the norm's time scale
@@ -292,8 +290,18 @@ def adamw_runs(settings=ADAMW, tail: float = 0.5) -> dict:
     SGD-momentum formula :math:`\sqrt{2\eta\lambda/(1+\beta_1)}` (``wrong``, the control),
     ``ratio`` per hidden layer (``layer``, (settings, seeds, 2)), the predictions (``pred``),
     whether each run trained (``ok``) and its test accuracy."""
-    if not settings or any(len(x) != 2 or x[0] <= 0 or x[1] <= 0 for x in settings):
-        raise ValueError(f"settings must be (lr, weight decay) pairs of positive numbers; got {settings!r}")
+    try:
+        settings = tuple((float(a), float(b)) for a, b in settings)
+    except (TypeError, ValueError):
+        settings = ()
+    if not settings or min(min(x) for x in settings) <= 0:
+        raise ValueError("settings must be (lr, weight decay) pairs of positive numbers")
+    return _adamw_runs(settings, float(tail))
+
+
+@cache.cached
+@functools.lru_cache(maxsize=None)
+def _adamw_runs(settings, tail):
     stack = _stacked(SEEDS, STEPS)
     lr = np.repeat(np.asarray([s[0] for s in settings], np.float32), len(SEEDS))
     wd = np.repeat(np.asarray([s[1] for s in settings], np.float32), len(SEEDS))
@@ -312,3 +320,50 @@ def adamw_runs(settings=ADAMW, tail: float = 0.5) -> dict:
             "pred": pred, "rms": rms, "layer": rms_layer / pred[:, None, None],
             "ok": np.asarray([s.ok for s in st]).reshape(shape),
             "test_acc": o["test_acc"].reshape(shape)}
+
+
+FIXED_LRS = (0.1, 1.0, 10.0, 100.0)
+FIXED_STEPS = 400
+
+
+def fixed_lr(lrs=FIXED_LRS, steps: int = FIXED_STEPS, normalized: bool = True) -> dict:
+    r"""Going further (Arora, Li & Lyu's fixed learning rate): full-batch gradient descent, no
+    weight decay, no momentum, on the digits network (seed 0; the hidden weights are all that is
+    trained) at each fixed learning rate of ``lrs``. Per rate and step: the loss, the first layer's
+    mean unit norm (``norm``) and the squared gradient on the sphere summed over the units of both
+    layers, :math:`G_t = \sum_u \|w_u\|^2\|g_u\|^2 = \sum_u\|\nabla L(\hat w_u)\|^2` (``G``; by the
+    second identity); ``G_min``, its running minimum; at the end the test accuracy and
+    ``train.status`` of each run. ``normalized=False``: the same network without BN."""
+    lrs = tuple(float(v) for v in np.atleast_1d(lrs))
+    if not lrs or min(lrs) <= 0 or int(steps) < 10:
+        raise ValueError(f"need positive learning rates and at least 10 steps; got {lrs!r}, {steps}")
+    return _fixed_lr(lrs, int(steps), bool(normalized))
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_lr(lrs, steps, normalized):
+    lay = dynamics.layer() if normalized else nets.Dense()
+    p0 = nets.init_mlp(0, SIZES, lay)
+    d = data.digits()
+    x, y = d["x_train"], d["y_train"]
+
+    def full(ws):
+        return [dict(p, W=w) for p, w in zip(p0[:-1], ws)] + [p0[-1]]
+
+    def loss(ws, _x, _s):
+        return train.cross_entropy(nets.apply_mlp(full(ws), x, lay)[0], y), {}
+
+    def record(s):
+        G = sum(jnp.sum(jnp.sum(w * w, 0) * jnp.sum(g * g, 0)) for w, g in zip(s.params, s.grads))
+        return {"loss": s.loss, "G": G, "norm": jnp.mean(jnp.linalg.norm(s.params[0], axis=0))}
+
+    def one(lr):
+        ws, _, h = train.run(loss, [p["W"] for p in p0[:-1]], None, steps=steps, lr=lr, record=record)
+        logits = nets.apply_mlp(full(ws), d["x_test"], lay)[0]
+        return {**h, "test_acc": train.accuracy(logits, d["y_test"])}
+
+    o = jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(one))(jnp.asarray(lrs, jnp.float32)))
+    o["G_min"] = np.minimum.accumulate(np.where(np.isfinite(o["G"]), o["G"], np.inf), axis=1)
+    o["status"] = [train.status(o["loss"][k], test_acc=o["test_acc"][k], chance=0.1) for k in range(len(lrs))]
+    o["lrs"] = tuple(lrs)
+    return o
