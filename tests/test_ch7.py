@@ -161,3 +161,84 @@ def test_ch7_checks_can_fail():
     assert c7._acc_check(np.array([0.97, 0.98]), [np.array([0.975, 0.98])], 0.35, 0.28)
     assert not c7._acc_check(np.array([0.92, 0.93]), [np.array([0.975, 0.98])])
     assert not c7._acc_check(np.array([0.97]), [np.array([0.97])], 0.25, 0.28)  # edge not the optimum
+
+
+def test_h_term_matches_wan_et_al_on_hand_written_momentum_steps():
+    from normlab.ch7 import equilibrium
+    rng = np.random.default_rng(0)
+    lr, wd, mom = 0.3, 1e-2, 0.9
+    w = rng.normal(size=(5, 3))
+    v_prev = rng.normal(size=(5, 3))
+    g = rng.normal(size=(5, 3))
+    v = mom * v_prev + g + wd * w                      # the one loop's buffer (decay inside)
+    w_next = w - lr * v
+    want = np.sum(g * g, 0) + 2 * mom * np.sum(v_prev * g, 0)
+    with normlab.float64():
+        got = np.asarray(equilibrium.h_term(w, w_next, g, lr, wd))
+        assert np.allclose(got, want, rtol=1e-12)
+        # plain SGD: h_t = ||g_t||^2
+        got0 = np.asarray(equilibrium.h_term(w, w - lr * (g + wd * w), g, lr, wd))
+        assert np.allclose(got0, np.sum(g * g, 0), rtol=1e-12)
+        # the same step through train.momentum gives the same h
+        opt = train.momentum(mom, wd)
+        p, u = opt.update(jnp.asarray(g), jnp.asarray(v_prev), jnp.asarray(w), lr)
+        assert np.allclose(np.asarray(equilibrium.h_term(jnp.asarray(w), p, jnp.asarray(g), lr, wd)),
+                           want, rtol=1e-10)
+
+
+def test_wstar_formulas_by_hand_and_bad_input():
+    from normlab.ch7 import equilibrium
+    L, lr, wd, a = 2.0, 0.1, 1e-2, 0.9
+    want = (L * lr / (wd * (1 - a) * (2 - wd * lr / (1 + a)))) ** 0.25
+    assert float(equilibrium.wstar(L, lr, wd, a)) == pytest.approx(want, rel=1e-14)
+    assert float(equilibrium.wstar(L, lr, wd, 0.0)) == pytest.approx((L * lr / (2 * wd)) ** 0.25, rel=1e-14)
+    assert float(equilibrium.wstar(16.0, 0.5, 0.25, 0.0)) == pytest.approx(2.0, rel=1e-14)  # (16*0.5/0.5)^(1/4)
+    with pytest.raises(ValueError, match="no equilibrium"):
+        equilibrium.wstar(L, lr, 0.0)
+    # wstar_table on a synthetic grid: a norm at exactly w* gives 1, the wrong formula does not
+    L2 = np.full((1, 2, 1, 2, 4), 3.0)
+    n2 = float(equilibrium.wstar(3.0, equilibrium.LRS[0], equilibrium.WDS[1])) ** 2 * np.ones_like(L2)
+    r = {"L_tail": L2, "Lg_tail": L2, "n2_tail": n2}
+    assert np.allclose(equilibrium.wstar_table(r, pts=[(0, 1)]), 1.0, rtol=1e-12)
+    wrong = equilibrium.wstar_table(r, pts=[(0, 1)], wrong=True)
+    el = equilibrium.WDS[1] * equilibrium.LRS[0]
+    assert np.allclose(wrong, (2 / (0.1 * (2 - el / 1.9))) ** 0.25, rtol=1e-12)   # about 1.78
+
+
+def test_wstar_and_adamw_checks_can_fail():
+    from normlab.ch7 import claims as c7
+    assert c7._wstar_check(np.array([[0.98, 1.03, 1.01]]))
+    assert not c7._wstar_check(np.array([[0.98, 1.13, 1.01]]))          # one unit 13% off
+    assert not c7._wstar_check(np.array([[1.06, 1.07, 1.06]]))          # the layer 6% off
+    ok = np.array([[[0.85, 0.99], [0.9, 1.02]]])
+    assert c7._adamw_check(ok)
+    assert not c7._adamw_check(ok * 0.3)                                 # the SGD formula
+    assert not c7._adamw_check(np.array([[[0.95, 0.93]]]))               # second layer 7% off
+    assert not c7._adamw_check(np.array([[[0.75, 1.0]]]))                # first layer 25% off
+
+
+def test_adamw_settles_near_kosson_et_al_in_the_second_layer():
+    from normlab.ch7 import equilibrium
+    a = equilibrium.adamw_runs(settings=((1e-2, 1.0),))
+    assert a["ok"].all()
+    assert a["pred"][0] == pytest.approx(np.sqrt(2 * 1e-2 * 1.0 * 0.1 / 1.9), rel=1e-12)
+    assert np.all(np.abs(a["layer"][..., 1] - 1) < 0.1)
+    assert np.all(a["wrong"] < 0.4)
+    with pytest.raises(ValueError, match="pairs of positive"):
+        equilibrium.adamw_runs(settings=((1e-2, 0.0),))
+    with pytest.raises(ValueError, match="pairs of positive"):
+        equilibrium.adamw_runs(settings=[1e-2, 1.0])
+
+
+def test_fixed_lr_bn_trains_at_every_rate_plain_does_not():
+    from normlab.ch7 import equilibrium
+    o = equilibrium.fixed_lr(lrs=(1.0, 100.0), steps=60)
+    assert all(s.ok for s in o["status"])
+    assert o["norm"][1, -1] > 3 * o["norm"][1, 0] and o["norm"][0, -1] < 1.2 * o["norm"][0, 0]
+    assert np.all(np.diff(o["G_min"], axis=1) <= 0) and np.all(o["G_min"][:, -1] < o["G"][:, 0])
+    # G is the squared gradient on the sphere: sum over units of ||w||^2 ||g||^2 at step 0
+    assert o["G"][0, 0] == pytest.approx(o["G"][1, 0], rel=1e-5)        # same start, both rates
+    p = equilibrium.fixed_lr(lrs=(1.0, 100.0), steps=60, normalized=False)
+    assert p["status"][0].ok and p["status"][1].kind == "diverged"
+    with pytest.raises(ValueError, match="positive learning rates"):
+        equilibrium.fixed_lr(lrs=(0.0,), steps=60)

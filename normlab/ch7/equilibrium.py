@@ -1,6 +1,7 @@
 r"""7.3 and 7.5: the digits network trained with and without weight decay (float32): the norm of
-the scale-invariant weights, their angular update per step, the equilibrium it settles at, and
-the seed note's "early stopping" reading.
+the scale-invariant weights, their angular update per step, the equilibrium it settles at (angle
+and norm, against Wan et al.'s :math:`w^*`; AdamW's beside it), and the common reading that
+training "early-stops" by itself as the norm grows.
 
 One vmapped grid (:func:`runs`: learning rate x weight decay x seed, momentum 0.9) serves the
 chapter's figures, both readings and the first explorable.
@@ -22,6 +23,8 @@ WDS = (0.0, 1e-3, 3e-3, 1e-2)
 SEEDS = (0, 1, 2)
 MOM = 0.9
 STEPS = 600
+B1 = 0.9                                            # AdamW's beta1 (beta2 0.999, eps 1e-8)
+ADAMW = ((1e-2, 1.0), (1e-2, 2.0), (3e-3, 3.0))     # (lr, lambda): eta lambda 0.01-0.02
 SIZES = dynamics.SIZES
 BATCH = dynamics.BATCH
 
@@ -34,10 +37,16 @@ def _stacked(seeds, steps, normalized=True):
     return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *ps), jnp.asarray(idx), lay
 
 
-def train_one(lr, wd, seed, *, mom=MOM, seeds=SEEDS, steps=STEPS, normalized=True, stack=None):
-    """One run (pure JAX; ``lr``, ``wd``, ``seed`` (an index into ``seeds``) may be traced):
+def train_one(lr, wd, seed, *, mom=MOM, seeds=SEEDS, steps=STEPS, normalized=True, stack=None,
+              adamw=False):
+    r"""One run (pure JAX; ``lr``, ``wd``, ``seed`` (an index into ``seeds``) may be traced):
     per step the batch loss, each hidden layer's RMS angle over its units (``angle`` (T, 2)) and
-    mean unit norm (``norm`` (T+1, 2)); at the end the test loss and accuracy."""
+    mean unit norm (``norm`` (T+1, 2)); at the end the test loss and accuracy. For Wan et al.'s
+    :math:`w^*` (:func:`wstar`), per unit (``(2, units)``, both hidden layers), means over the
+    second half of the run (steps :math:`t \ge T/2`) of :math:`\|w_t\|^2` (``n2_tail``), of
+    :math:`h_t\|w_t\|^2` (``L_tail``, :func:`h_term`) and of :math:`\|g_t\|^2\|w_t\|^2`
+    (``Lg_tail``). ``adamw``: the one loop's AdamW (:data:`B1`, decoupled decay ``wd``) instead
+    of SGD with momentum ``mom``."""
     P, IDX, lay = stack if stack is not None else _stacked(seeds, steps, normalized)
     p0 = jax.tree_util.tree_map(lambda a: a[seed], P)
     idx = IDX[seed]
@@ -53,15 +62,33 @@ def train_one(lr, wd, seed, *, mom=MOM, seeds=SEEDS, steps=STEPS, normalized=Tru
     def record(s):
         ang = jnp.stack([jnp.sqrt(jnp.mean(scale.angle(a, b) ** 2)) for a, b in zip(s.params, s.new_params)])
         nrm = jnp.stack([jnp.mean(jnp.linalg.norm(b, axis=0)) for b in s.new_params])
-        return {"loss": s.loss, "angle": ang, "norm": nrm}
+        n2 = jnp.stack([jnp.sum(w * w, axis=0) for w in s.params])             # ||w_t||^2 per unit
+        hh = jnp.stack([h_term(w, b, g, lr, wd) for w, b, g in zip(s.params, s.new_params, s.grads)])
+        g2 = jnp.stack([jnp.sum(g * g, axis=0) for g in s.grads])
+        return {"loss": s.loss, "angle": ang, "norm": nrm, "n2": n2, "hw2": hh * n2, "gw2": g2 * n2}
 
     w0 = [p["W"] for p in p0[:-1]]
-    ws, _, h = train.run(loss, w0, idx, lr=lr, optimizer=train.momentum(mom, wd), record=record)
+    opt = train.adamw(B1, weight_decay=wd) if adamw else train.momentum(mom, wd)
+    ws, _, h = train.run(loss, w0, idx, lr=lr, optimizer=opt, record=record)
     n0 = jnp.stack([jnp.mean(jnp.linalg.norm(w, axis=0)) for w in w0])
     logits, aux = nets.apply_mlp(full(ws), d["x_test"], lay)
+    half = h["n2"].shape[0] // 2
     return {"loss": h["loss"], "angle": h["angle"], "norm": jnp.concatenate([n0[None], h["norm"]]),
+            "n2_tail": h["n2"][half:].mean(0), "L_tail": h["hw2"][half:].mean(0),
+            "Lg_tail": h["gw2"][half:].mean(0),
             "test_loss": train.cross_entropy(logits, d["y_test"]),
             "test_acc": train.accuracy(logits, d["y_test"]), "dead": train.dead_fraction(aux["pre"])}
+
+
+def h_term(w, w_next, g, lr, wd):
+    r"""Wan et al.'s :math:`h_t = \|g_t\|^2 + 2\alpha\langle v_{t-1}, g_t\rangle` per unit
+    (column) for SGD with momentum :math:`\alpha` and the decay in the buffer, from one step of
+    the one loop (:func:`normlab.train.momentum`): :math:`v_t = (w_t - w_{t+1})/\eta` and
+    :math:`\alpha v_{t-1} = v_t - g_t - \lambda w_t`, so
+    :math:`h_t = 2\langle v_t, g_t\rangle - \|g_t\|^2 - 2\lambda\langle w_t, g_t\rangle`
+    (no need to know :math:`\alpha`; for plain SGD it is :math:`\|g_t\|^2`)."""
+    v = (w - w_next) / lr
+    return 2 * jnp.sum(v * g, axis=0) - jnp.sum(g * g, axis=0) - 2 * wd * jnp.sum(w * g, axis=0)
 
 
 @cache.cached
@@ -142,6 +169,7 @@ def relaxation_slope(pts=None) -> float:
 
 
 @cache.cached
+@functools.lru_cache(maxsize=None)
 def lr_bracket(lr: float = 0.01, wd: float = 1e-2) -> dict:
     """Final test loss and accuracy per seed one step below the grid's smallest learning rate,
     for the decay whose best rate is the grid's edge: is the edge the optimum?"""
@@ -152,20 +180,26 @@ def lr_bracket(lr: float = 0.01, wd: float = 1e-2) -> dict:
 
 
 @cache.cached
+@functools.lru_cache(maxsize=None)
 def no_momentum(lr: float = 1.0, wd: float = 1e-2, tail: float = 0.5) -> dict:
     r"""The same network with plain SGD (momentum 0) at (``lr``, ``wd``), relaxation time
     :math:`1/(2\eta\lambda)` = 50 steps, 3 seeds: the RMS and the mean angle over the last
-    ``tail`` of the run (both layers) per seed, over the prediction :math:`\sqrt{2\eta\lambda}`."""
+    ``tail`` of the run (both layers) per seed, over the prediction :math:`\sqrt{2\eta\lambda}`;
+    ``wstar``: per seed, layer and unit, the RMS norm over the second half over Theorem 1's
+    :math:`w^* = (L\eta/(2\lambda))^{1/4}`, :math:`L = \mathbb{E}\|g_t\|^2\|w_t\|^2`
+    (``wstar_h``: the same from :func:`h_term`, which equals it without momentum)."""
     stack = _stacked(SEEDS, STEPS)
     o = jax.jit(jax.vmap(lambda s: train_one(lr, wd, s, mom=0.0, stack=stack)))(np.arange(len(SEEDS)))
     a = np.asarray(o["angle"])[:, int((1 - tail) * STEPS):]
     pred = float(np.sqrt(2 * lr * wd))
+    n = np.sqrt(np.asarray(o["n2_tail"]))
     return {"rms": np.sqrt(np.mean(a ** 2, axis=(1, 2))) / pred, "mean": np.mean(a, axis=(1, 2)) / pred,
-            "pred": pred}
+            "pred": pred, "wstar": n / wstar(np.asarray(o["Lg_tail"]), lr, wd, mom=0.0),
+            "wstar_h": n / wstar(np.asarray(o["L_tail"]), lr, wd, mom=0.0)}
 
 
 def early_stopping(r=None) -> dict:
-    r"""The seed note's reading, each setting at its own best learning rate (lowest mean final
+    r"""The "early stopping" reading, each setting at its own best learning rate (lowest mean final
     test loss over seeds, among rates where every seed trained; :func:`normlab.compare.compare`):
     per weight decay, the best lr, the test accuracy there per seed, and the first layer's RMS
     angle at the end relative to its first 10% (``slowdown``, per seed), the part of it the norm
@@ -213,3 +247,123 @@ def predict_answer(lr: float = 0.3, r=None) -> dict:
             "ratio_1e3": float(np.sqrt(np.mean(a[3 * T // 4:] ** 2)) / pred),
             "ratio_first_half": float(np.sqrt(np.mean(a[T // 10:T // 2] ** 2)) / pred),
             "tau_1e3": (1 - MOM) / (2 * lr * 1e-3)}
+
+
+def wstar(L, lr, wd, mom=MOM):
+    r"""Wan et al.'s equilibrium norm per unit from :math:`L_t`: Theorem 2 (SGD with momentum
+    :math:`\alpha`, decay in the buffer, :math:`L_t = \mathbb{E}[h_t\|w_t\|^2]`)
+    :math:`w^* = [L\eta/(\lambda(1-\alpha)(2-\lambda\eta/(1+\alpha)))]^{1/4}`; with ``mom = 0``
+    Theorem 1's :math:`(L\eta/(2\lambda))^{1/4}` (:math:`L_t = \mathbb{E}\|g_t\|^2\|w_t\|^2`)."""
+    L, lr, wd = (np.asarray(a, float) for a in (L, lr, wd))
+    if np.any(wd <= 0) or np.any(lr <= 0):
+        raise ValueError("w* needs a positive learning rate and weight decay (without decay the "
+                         "norm has no equilibrium)")
+    if mom == 0:
+        return (L * lr / (2 * wd)) ** 0.25
+    return (L * lr / (wd * (1 - mom) * (2 - wd * lr / (1 + mom)))) ** 0.25
+
+
+def wstar_table(r=None, pts=None, wrong: bool = False) -> np.ndarray:
+    r"""Per equilibrated grid point, seed, hidden layer and unit: the root-mean-square norm over
+    the second half of the run over Wan et al.'s :math:`w^*` (Theorem 2, from the same steps'
+    :math:`\mathbb{E}[h_t\|w_t\|^2]`), shape (points, seeds, 2, units). ``wrong``: the control,
+    the plain-SGD :math:`w^*` of Theorem 1 with :math:`L = \mathbb{E}\|g_t\|^2\|w_t\|^2` (momentum
+    left out) for the same momentum runs."""
+    r = runs() if r is None else r
+    pts = equilibrated() if pts is None else pts
+    out = []
+    for i, j in pts:
+        if wrong:
+            ws = wstar(r["Lg_tail"][i, j], LRS[i], WDS[j], mom=0.0)
+        else:
+            ws = wstar(r["L_tail"][i, j], LRS[i], WDS[j])
+        out.append(np.sqrt(r["n2_tail"][i, j]) / ws)
+    return np.asarray(out)
+
+
+def adamw_runs(settings=ADAMW, tail: float = 0.5) -> dict:
+    r"""The same network trained by the one loop's AdamW (:data:`B1`, decoupled decay) at each
+    (lr, lambda) of ``settings``, 3 seeds, :data:`STEPS` steps (the norm's time scale
+    :math:`1/(2\eta\lambda)` is 25-50 steps for :data:`ADAMW`): per setting and seed the RMS angle
+    over the last ``tail`` of the run (units, steps, both layers) over Kosson et al.'s
+    :math:`\sqrt{2\eta\lambda(1-\beta_1)/(1+\beta_1)}` (``ratio``), the same over the
+    SGD-momentum formula :math:`\sqrt{2\eta\lambda/(1+\beta_1)}` (``wrong``, the control),
+    ``ratio`` per hidden layer (``layer``, (settings, seeds, 2)), the predictions (``pred``),
+    whether each run trained (``ok``) and its test accuracy."""
+    try:
+        settings = tuple((float(a), float(b)) for a, b in settings)
+    except (TypeError, ValueError):
+        settings = ()
+    if not settings or min(min(x) for x in settings) <= 0:
+        raise ValueError("settings must be (lr, weight decay) pairs of positive numbers")
+    return _adamw_runs(settings, float(tail))
+
+
+@cache.cached
+@functools.lru_cache(maxsize=None)
+def _adamw_runs(settings, tail):
+    stack = _stacked(SEEDS, STEPS)
+    lr = np.repeat(np.asarray([s[0] for s in settings], np.float32), len(SEEDS))
+    wd = np.repeat(np.asarray([s[1] for s in settings], np.float32), len(SEEDS))
+    sd = np.tile(np.arange(len(SEEDS)), len(settings))
+    o = jax.jit(jax.vmap(lambda a, b, c: train_one(a, b, c, stack=stack, adamw=True)))(lr, wd, sd)
+    o = jax.tree_util.tree_map(np.asarray, o)
+    shape = (len(settings), len(SEEDS))
+    a = o["angle"].reshape(shape + o["angle"].shape[1:])[:, :, int((1 - tail) * STEPS):]
+    rms = np.sqrt(np.mean(a ** 2, axis=(2, 3)))
+    rms_layer = np.sqrt(np.mean(a ** 2, axis=2))                        # (settings, seeds, 2)
+    e, l = np.asarray(settings, float).T
+    pred = np.sqrt(2 * e * l * (1 - B1) / (1 + B1))
+    st = [train.status(o["loss"][k], dead=o["dead"][k], test_acc=o["test_acc"][k], chance=0.1)
+          for k in range(len(lr))]
+    return {"ratio": rms / pred[:, None], "wrong": rms / np.sqrt(2 * e * l / (1 + B1))[:, None],
+            "pred": pred, "rms": rms, "layer": rms_layer / pred[:, None, None],
+            "ok": np.asarray([s.ok for s in st]).reshape(shape),
+            "test_acc": o["test_acc"].reshape(shape)}
+
+
+FIXED_LRS = (0.1, 1.0, 10.0, 100.0)
+FIXED_STEPS = 400
+
+
+def fixed_lr(lrs=FIXED_LRS, steps: int = FIXED_STEPS, normalized: bool = True) -> dict:
+    r"""Going further (Arora, Li & Lyu's fixed learning rate): full-batch gradient descent, no
+    weight decay, no momentum, on the digits network (seed 0; the hidden weights are all that is
+    trained) at each fixed learning rate of ``lrs``. Per rate and step: the loss, the first layer's
+    mean unit norm (``norm``) and the squared gradient on the sphere summed over the units of both
+    layers, :math:`G_t = \sum_u \|w_u\|^2\|g_u\|^2 = \sum_u\|\nabla L(\hat w_u)\|^2` (``G``; by the
+    second identity); ``G_min``, its running minimum; at the end the test accuracy and
+    ``train.status`` of each run. ``normalized=False``: the same network without BN."""
+    lrs = tuple(float(v) for v in np.atleast_1d(lrs))
+    if not lrs or min(lrs) <= 0 or int(steps) < 10:
+        raise ValueError(f"need positive learning rates and at least 10 steps; got {lrs!r}, {steps}")
+    return _fixed_lr(lrs, int(steps), bool(normalized))
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_lr(lrs, steps, normalized):
+    lay = dynamics.layer() if normalized else nets.Dense()
+    p0 = nets.init_mlp(0, SIZES, lay)
+    d = data.digits()
+    x, y = d["x_train"], d["y_train"]
+
+    def full(ws):
+        return [dict(p, W=w) for p, w in zip(p0[:-1], ws)] + [p0[-1]]
+
+    def loss(ws, _x, _s):
+        return train.cross_entropy(nets.apply_mlp(full(ws), x, lay)[0], y), {}
+
+    def record(s):
+        G = sum(jnp.sum(jnp.sum(w * w, 0) * jnp.sum(g * g, 0)) for w, g in zip(s.params, s.grads))
+        return {"loss": s.loss, "G": G, "norm": jnp.mean(jnp.linalg.norm(s.params[0], axis=0))}
+
+    def one(lr):
+        ws, _, h = train.run(loss, [p["W"] for p in p0[:-1]], None, steps=steps, lr=lr, record=record)
+        logits = nets.apply_mlp(full(ws), d["x_test"], lay)[0]
+        return {**h, "test_acc": train.accuracy(logits, d["y_test"])}
+
+    o = jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(one))(jnp.asarray(lrs, jnp.float32)))
+    o["G_min"] = np.minimum.accumulate(np.where(np.isfinite(o["G"]), o["G"], np.inf), axis=1)
+    o["status"] = [train.status(o["loss"][k], test_acc=o["test_acc"][k], chance=0.1) for k in range(len(lrs))]
+    o["lrs"] = tuple(lrs)
+    return o
