@@ -5,7 +5,8 @@ Each explorable's result has one producer: :func:`noisy_result` and :func:`lands
 the stacked histories of :func:`normlab.ch5.experiments.train_runs` (and the probes of
 :func:`normlab.ch5.experiments.measure_runs`), whether they were just trained for a slider move
 (the live view) or read from the chapter's memoised grid of runs (the website frames and grid
-points of the live view). The landscape slider trains only the two runs it shows.
+points of the live view). The landscape slider shows the two runs at the nearest of
+:func:`landscape_lrs` (trained at its first move, :func:`landscape_table`) and says so.
 """
 
 from __future__ import annotations
