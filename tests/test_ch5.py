@@ -583,6 +583,11 @@ def test_landscape_live_view_shows_the_nearest_precomputed_rate(monkeypatch):
     assert f"showing the run at {lrs[j]:.3g}, the nearest precomputed" in fig._suptitle.get_text()
     fig = explorables.plot_landscape(explorables.landscape_nearest(lrs[j]), lrs[j])
     assert "showing" not in fig._suptitle.get_text()
+    near = lrs[j] * 1.0001  # the same rate to 3 digits: the title tells them apart
+    assert f"{near:.3g}" == f"{lrs[j]:.3g}"
+    head = explorables.plot_landscape(explorables.landscape_nearest(near), near)._suptitle.get_text()
+    asked, shown = re.match(r"learning rate (\S+) \(showing the run at ([^,]+),", head).groups()
+    assert asked != shown and float(shown) == pytest.approx(lrs[j], rel=1e-3)
     x = explorables.landscape_explorable()
     assert not x.recomputes and f"{len(lrs)} rates" in x.caption
 

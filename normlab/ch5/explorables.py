@@ -230,10 +230,12 @@ def _ordinal(n: int) -> str:
 
 
 def plot_landscape(r, lr, fig=None):
-    shown = float(r.get("lr_shown", lr))
-    head = f"learning rate {lr:.3g}"
+    shown, d = float(r.get("lr_shown", lr)), 3
+    while d < 6 and f"{shown:.{d}g}" == f"{lr:.{d}g}":  # enough digits to tell them apart
+        d += 1
+    head = f"learning rate {lr:.{d}g}"
     if not np.isclose(shown, float(lr), rtol=1e-6):
-        head += f" (showing the run at {shown:.3g}, the nearest precomputed)"
+        head += f" (showing the run at {shown:.{d}g}, the nearest precomputed)"
     return figures.plot_landscape(_as_runs(r, LANDSCAPE_RUNS), fig=fig, ylims=landscape_ylims(),
                                   title=f"{head}; probe steps η in {_probe_range()} × lr")
 
