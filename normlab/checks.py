@@ -109,6 +109,21 @@ def _compare(name: str, got, want, *, tol: float, hint: str) -> str | None:
     return None
 
 
+def matches(got, want, tol: float = 1e-9) -> bool:
+    """``got`` has ``want``'s shape, is finite and agrees with it to relative error ``tol``
+    (NumPy, float64); False on anything malformed, never an exception. A 1-tuple is its one
+    element: :func:`run_check` hands a single output to ``diagnose`` as ``(output,)``. For the
+    ``diagnose`` functions of the chapters' checks, which compare an output with a usual mistake."""
+    if isinstance(got, tuple) and len(got) == 1:
+        got = got[0]
+    try:
+        g = np.asarray(got, dtype=np.float64)
+        w = np.asarray(want, dtype=np.float64)
+    except Exception:
+        return False
+    return g.shape == w.shape and bool(np.all(np.isfinite(g))) and rel_error(g, w) < tol
+
+
 def _diagnose(diagnose, args, got) -> str | None:
     """The check's special diagnosis of a common mistake, or None; a diagnosis that cannot be
     computed (e.g. an output of a shape that does not broadcast) is no diagnosis, not a crash."""

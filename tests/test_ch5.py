@@ -543,17 +543,53 @@ def test_live_compute_is_the_grid_s_producer():
     float32 rounding differs in the last bit, and SGD at these learning rates amplifies that
     into different trajectories later on. The gradient change along the gradient is a small
     difference of two gradients, so it carries a larger rounding error."""
-    for ex, point in ((explorables.landscape_explorable(), {"lr": 0.3}),
-                      (explorables.noisy_explorable(), {"lr": 0.3, "noise": 2.0})):
+    for ex, point, compute in ((explorables.landscape_explorable(), {"lr": 0.3},
+                                explorables.landscape_compute),  # what fills the live table
+                               (explorables.noisy_explorable(), {"lr": 0.3, "noise": 2.0}, None)):
         idx = ex._grid_index(point)
         grid = jax.tree_util.tree_map(lambda a: a[idx], ex.grid_results())
+        grid.pop("lr_shown", None)
         extra = ex.consts() if ex.consts is not None else {}  # the live view's arguments
-        fresh = (jax.jit(ex.compute) if ex.jit else ex.compute)(**point, **extra)  # the live path
+        compute = compute or (jax.jit(ex.compute) if ex.jit else ex.compute)
+        fresh = compute(**point, **extra)  # the live path
         assert set(fresh) == set(grid)
         for k in grid:
             early = (slice(None), slice(0, 1 if k in ("beta", "probe_loss", "probe_dgrad") else 20))
             tol = 1e-2 if k in ("beta", "probe_dgrad") else 1e-4
             np.testing.assert_allclose(np.asarray(fresh[k])[early], grid[k][early], rtol=tol, atol=1e-5)
+
+
+def test_landscape_live_view_shows_the_nearest_precomputed_rate(monkeypatch):
+    """The live landscape view looks up the runs at the nearest of its rates (the website's,
+    exactly, and LANDSCAPE_STEPS - 1 more between each two, evenly on a log scale) and its title
+    says which rate it shows."""
+    lrs = explorables.landscape_lrs()
+    n = explorables.LANDSCAPE_STEPS
+    assert len(lrs) == n * (len(experiments.EXPLORE_LRS) - 1) + 1
+    assert list(lrs[::n]) == list(experiments.EXPLORE_LRS)
+    steps = np.diff(np.log(lrs)).reshape(-1, n)
+    np.testing.assert_allclose(steps, steps[:, :1] * np.ones(n), rtol=1e-9)
+    grid = explorables.landscape_grid()
+    fake = {k: np.stack([v[i % len(v)] for i in range(len(lrs))]) for k, v in grid.items()}
+    fake["lr_shown"] = lrs
+    monkeypatch.setattr(explorables, "landscape_table", lambda: fake)
+    j = 7
+    lr = float(np.sqrt(lrs[j] * lrs[j + 1]) * 0.99)  # just below the log midpoint: rate j
+    r = explorables.landscape_nearest(lr)
+    assert r["lr_shown"] == lrs[j]
+    np.testing.assert_array_equal(r["beta"], fake["beta"][j])
+    assert explorables.landscape_nearest(lrs[j + 1] * 1.0001)["lr_shown"] == lrs[j + 1]
+    fig = explorables.plot_landscape(r, lr)
+    assert f"showing the run at {lrs[j]:.3g}, the nearest precomputed" in fig._suptitle.get_text()
+    fig = explorables.plot_landscape(explorables.landscape_nearest(lrs[j]), lrs[j])
+    assert "showing" not in fig._suptitle.get_text()
+    near = lrs[j] * 1.0001  # the same rate to 3 digits: the title tells them apart
+    assert f"{near:.3g}" == f"{lrs[j]:.3g}"
+    head = explorables.plot_landscape(explorables.landscape_nearest(near), near)._suptitle.get_text()
+    asked, shown = re.match(r"learning rate (\S+) \(showing the run at ([^,]+),", head).groups()
+    assert asked != shown and float(shown) == pytest.approx(lrs[j], rel=1e-3)
+    x = explorables.landscape_explorable()
+    assert not x.recomputes and f"{len(lrs)} rates" in x.caption
 
 
 # ---- the answers to the predict questions, at the settings they name -------------------------------

@@ -255,3 +255,25 @@ def test_checks_draw_other_cases_for_another_seed():
     exercises.check_conv_stats(lambda x: (seen.append(x.copy()), good_stats(x))[1], seed=3)
     exercises.check_conv_stats(lambda x: (seen.append(x.copy()), good_stats(x))[1], seed=4)
     assert not np.allclose(seen[0], seen[len(seen) // 2])
+
+
+def test_matches_the_one_comparison_of_the_chapters_diagnoses():
+    """checks.matches: same shape, finite, within the relative tolerance; a 1-tuple is its one
+    element (run_check hands a single output to ``diagnose`` as ``(output,)``), a longer tuple is
+    an array; anything malformed is False, never an exception."""
+    w = np.array([1.0, -2.0, 3.0])
+    assert checks.matches(w * (1 + 1e-12), w)
+    assert checks.matches((w * (1 + 1e-12),), w)             # the 1-tuple of run_check
+    assert not checks.matches(w * (1 + 1e-6), w)
+    assert checks.matches(w * (1 + 1e-6), w, tol=1e-5)
+    assert not checks.matches(w[:2], w)                       # shape
+    assert not checks.matches(w[None], w)
+    assert not checks.matches((w, w), w)                      # a 2-tuple is a (2, 3) array
+    assert checks.matches((w, w), np.stack([w, w]))
+    assert not checks.matches(np.array([1.0, np.nan, 3.0]), w)
+    assert not checks.matches(None, w) and not checks.matches("abc", w)
+    assert not checks.matches({"a": 1}, w) and not checks.matches(w, "abc")
+    from normlab.ch3 import exercises as e3
+    from normlab.ch6 import exercises as e6
+    from normlab.ch7 import exercises as e7
+    assert e3._matches is e6._matches is e7._matches is checks.matches

@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 from tools import sync  # noqa: E402
 from tools.colab_site import Site, cite_text  # noqa: E402
+from tools.executed import executed  # noqa: E402
 
 THEOREM_LIKE = {"theorem", "lemma", "definition", "proposition", "corollary", "observation",
                 "remark", "conjecture", "example", "property", "axiom", "criterion", "algorithm",
@@ -248,16 +249,13 @@ class Chapter:
 
 def glue_values(nb_path: Path, cache_dir: Path) -> dict:
     """name -> text/plain of every value the build glued in this notebook (its executed copy in the
-    build's jupyter-cache, read as myst-nb reads it)."""
-    from jupyter_cache import get_cache
+    build's jupyter-cache, :func:`tools.executed.executed`, read as myst-nb reads it)."""
     from myst_nb.ext.glue import extract_glue_data_cell
 
-    cache = get_cache(str(cache_dir))
-    record = cache.get_cached_project_nb(str(nb_path))
-    if record is None:
+    nb = executed(nb_path, cache_dir)
+    if nb is None:
         raise ColabError(f"{nb_path.name}: no executed copy of the current notebook in {cache_dir}; "
                          "run `python3 tasks.py build` first")
-    nb = cache.get_cache_bundle(record.pk).nb
     values = {}
     for cell in nb.cells:
         if cell.cell_type == "code":

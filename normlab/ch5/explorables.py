@@ -5,7 +5,8 @@ Each explorable's result has one producer: :func:`noisy_result` and :func:`lands
 the stacked histories of :func:`normlab.ch5.experiments.train_runs` (and the probes of
 :func:`normlab.ch5.experiments.measure_runs`), whether they were just trained for a slider move
 (the live view) or read from the chapter's memoised grid of runs (the website frames and grid
-points of the live view). The landscape slider trains only the two runs it shows.
+points of the live view). The landscape slider shows the two runs at the nearest of
+:func:`landscape_lrs` (trained at its first move, :func:`landscape_table`) and says so.
 """
 
 from __future__ import annotations
@@ -130,6 +131,44 @@ def landscape_compute(lr):
     return _stacked([f.result() for f in jobs])
 
 
+#: The live landscape view's rates: the website's rates (:data:`EXPLORE_LRS`) with
+#: ``LANDSCAPE_STEPS - 1`` more, evenly on a log scale, between each two of them.
+LANDSCAPE_STEPS = 10
+
+
+def landscape_lrs() -> np.ndarray:
+    e = np.log(np.asarray(ex.EXPLORE_LRS, float))
+    fine = [np.linspace(a, b, LANDSCAPE_STEPS, endpoint=False) for a, b in zip(e[:-1], e[1:])]
+    out = np.exp(np.concatenate(fine + [e[-1:]]))
+    out[::LANDSCAPE_STEPS] = ex.EXPLORE_LRS  # the website's rates exactly
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def landscape_table() -> dict:
+    """The two runs at every rate of :func:`landscape_lrs` (each with ``lr_shown``, its rate),
+    stacked: the website's rates read from the chapter's grid, the others trained by
+    :func:`landscape_compute` (the grid runs' functions), two at a time. Made at the live view's
+    first move off the website grid (a few seconds, once); a slider move then costs the redraw."""
+    grid, lrs = landscape_grid(), landscape_lrs()
+    rows = []
+    for lr in lrs:
+        hit = np.flatnonzero(np.isclose(ex.EXPLORE_LRS, lr, rtol=1e-9))
+        r = jax.tree_util.tree_map(lambda a: a[hit[0]], grid) if hit.size else landscape_compute(lr)
+        rows.append({**r, "lr_shown": np.float64(lr)})
+    return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
+def landscape_nearest(lr) -> dict:
+    """The live view off the website grid: the precomputed runs (:func:`landscape_table`) at the
+    rate nearest to ``lr`` on a log scale, with that rate (``lr_shown``). Training and probing
+    both networks takes longer than a slider should wait (about 80 ms of CPU on 2 cores), so the
+    view looks the runs up and says in its title which rate it shows."""
+    t = landscape_table()
+    i = int(np.argmin(np.abs(np.log(t["lr_shown"]) - np.log(float(lr)))))
+    return {k: v[i] for k, v in t.items()}
+
+
 def _stack(runs: list[dict]) -> dict:
     """The entries every run has, stacked on a leading run axis."""
     keys = [k for k in runs[0] if all(k in r for r in runs)]
@@ -150,14 +189,15 @@ def noisy_grid():
 def landscape_grid():
     """The website grid (lr, ...) from the chapter's runs (:func:`ex.all_runs`)."""
     pts = [landscape_result(_stack([ex.get_run(k, lr, 0.0) for k in (0, 1)])) for lr in ex.EXPLORE_LRS]
-    return jax.tree_util.tree_map(lambda *a: np.stack(a), *pts)
+    return {**jax.tree_util.tree_map(lambda *a: np.stack(a), *pts),
+            "lr_shown": np.asarray(ex.EXPLORE_LRS, float)}
 
 
 def _as_runs(r: dict, names) -> dict:
     """``{name: {key: array}}`` from a result whose arrays have a leading run axis."""
     out = {"steps": np.arange(ex.STEPS), "probe_steps": np.arange(0, ex.STEPS, ex.EVERY)}
     for i, n in enumerate(names):
-        out[n] = {k: np.asarray(v)[i] for k, v in r.items()}
+        out[n] = {k: np.asarray(v)[i] for k, v in r.items() if k != "lr_shown"}
     return out
 
 
@@ -190,9 +230,14 @@ def _ordinal(n: int) -> str:
 
 
 def plot_landscape(r, lr, fig=None):
+    shown, d = float(r.get("lr_shown", lr)), 3
+    while d < 6 and f"{shown:.{d}g}" == f"{lr:.{d}g}":  # enough digits to tell them apart
+        d += 1
+    head = f"learning rate {lr:.{d}g}"
+    if not np.isclose(shown, float(lr), rtol=1e-6):
+        head += f" (showing the run at {shown:.{d}g}, the nearest precomputed)"
     return figures.plot_landscape(_as_runs(r, LANDSCAPE_RUNS), fig=fig, ylims=landscape_ylims(),
-                                  title=f"learning rate {lr:.3g}; probe steps η in "
-                                        f"{_probe_range()} × lr")
+                                  title=f"{head}; probe steps η in {_probe_range()} × lr")
 
 
 def noisy_explorable() -> Explorable:
@@ -218,7 +263,7 @@ def noisy_explorable() -> Explorable:
 def landscape_explorable() -> Explorable:
     """Slider: learning rate. The landscape bands of the standard and BN MLPs."""
     return Explorable(
-        compute=landscape_compute,
+        compute=landscape_nearest,
         sliders=[Slider("lr", "learning rate", ex.EXPLORE_LRS, default=0.1, log=True)],
         plot=plot_landscape, title="The loss landscape along the gradient, standard vs BN",
         number="5.6", alt="Three panels over 200 training steps, standard network and BatchNorm: "
@@ -229,8 +274,12 @@ def landscape_explorable() -> Explorable:
         caption=f"At every {_ordinal(ex.EVERY)} training step (seed {ex.SEEDS[0]}), the loss, the "
                 f"gradient change and the effective β-smoothness when moving a step η of "
                 f"{_probe_range()} × lr along the gradient ({len(ex.PROBE_MULTIPLES)} values); "
-                f"shaded: min-max over η.",
-        grid_fn=landscape_grid, jit=False)
+                f"shaded: min-max over η. Off the website's {len(ex.EXPLORE_LRS)} rates the live "
+                f"view does not retrain at every move: at its first move it trains the two "
+                f"networks at {len(landscape_lrs())} rates, {LANDSCAPE_STEPS} per interval "
+                f"between the website's rates, evenly on a log scale, then shows the run at the "
+                f"nearest of them and says so in its title.",
+        grid_fn=landscape_grid, jit=False, recomputes=False)
 
 
 # The chapter's explorables, by name (the benchmark times each one's live slider).
