@@ -210,6 +210,9 @@ def test_wstar_formulas_by_hand_and_bad_input():
     assert np.allclose(equilibrium.wstar_table(r2, pts=[(0, 1)], formula="cross"), 2 ** 0.25, rtol=1e-12)
     with pytest.raises(ValueError, match="formula must be"):
         equilibrium.wstar_table(r, pts=[(0, 1)], formula="thm3")
+    # a window reads its own keys: the norm at the quarter's own w* gives 1
+    rq = {"L_q3": 2 * L2, "n2_q3": float(equilibrium.wstar(6.0, equilibrium.LRS[0], equilibrium.WDS[1])) ** 2 * np.ones_like(L2)}
+    assert np.allclose(equilibrium.wstar_table(rq, pts=[(0, 1)], window="q3"), 1.0, rtol=1e-12)
 
 
 def test_wstar_and_adamw_checks_can_fail():
