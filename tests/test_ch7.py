@@ -184,6 +184,8 @@ def test_h_term_matches_wan_et_al_on_hand_written_momentum_steps():
         p, u = opt.update(jnp.asarray(g), jnp.asarray(v_prev), jnp.asarray(w), lr)
         assert np.allclose(np.asarray(equilibrium.h_term(jnp.asarray(w), p, jnp.asarray(g), lr, wd)),
                            want, rtol=1e-10)
+    # the notebook's check (the same hand-written step) gives rounding
+    assert equilibrium.h_term_check() < 1e-12
 
 
 def test_wstar_formulas_by_hand_and_bad_input():
@@ -200,21 +202,31 @@ def test_wstar_formulas_by_hand_and_bad_input():
     n2 = float(equilibrium.wstar(3.0, equilibrium.LRS[0], equilibrium.WDS[1])) ** 2 * np.ones_like(L2)
     r = {"L_tail": L2, "Lg_tail": L2, "n2_tail": n2}
     assert np.allclose(equilibrium.wstar_table(r, pts=[(0, 1)]), 1.0, rtol=1e-12)
-    wrong = equilibrium.wstar_table(r, pts=[(0, 1)], wrong=True)
+    wrong = equilibrium.wstar_table(r, pts=[(0, 1)], formula="sgd")
     el = equilibrium.WDS[1] * equilibrium.LRS[0]
     assert np.allclose(wrong, (2 / (0.1 * (2 - el / 1.9))) ** 0.25, rtol=1e-12)   # about 1.78
+    # the cross-term control: the same formula from E||g||^2||w||^2 (here L_g = L/2 -> 2^(1/4))
+    r2 = dict(r, Lg_tail=L2 / 2)
+    assert np.allclose(equilibrium.wstar_table(r2, pts=[(0, 1)], formula="cross"), 2 ** 0.25, rtol=1e-12)
+    with pytest.raises(ValueError, match="formula must be"):
+        equilibrium.wstar_table(r, pts=[(0, 1)], formula="thm3")
+    # a window reads its own keys: the norm at the quarter's own w* gives 1
+    rq = {"L_q3": 2 * L2, "n2_q3": float(equilibrium.wstar(6.0, equilibrium.LRS[0], equilibrium.WDS[1])) ** 2 * np.ones_like(L2)}
+    assert np.allclose(equilibrium.wstar_table(rq, pts=[(0, 1)], window="q3"), 1.0, rtol=1e-12)
 
 
 def test_wstar_and_adamw_checks_can_fail():
     from normlab.ch7 import claims as c7
     assert c7._wstar_check(np.array([[0.98, 1.03, 1.01]]))
-    assert not c7._wstar_check(np.array([[0.98, 1.13, 1.01]]))          # one unit 13% off
-    assert not c7._wstar_check(np.array([[1.06, 1.07, 1.06]]))          # the layer 6% off
-    ok = np.array([[[0.85, 0.99], [0.9, 1.02]]])
+    assert not c7._wstar_check(np.array([[0.98, 1.06, 1.01]]))          # one unit 6% off
+    assert not c7._wstar_check(np.array([[1.03, 1.04, 1.03]]))          # the layer 3% off
+    ok = np.array([[[0.85, 0.99], [0.9, 1.02]]])                        # (settings, seeds, 2)
     assert c7._adamw_check(ok)
-    assert not c7._adamw_check(ok * 0.3)                                 # the SGD formula
+    assert not c7._adamw_check(ok * 3)                                   # Adam+L2's size
     assert not c7._adamw_check(np.array([[[0.95, 0.93]]]))               # second layer 7% off
-    assert not c7._adamw_check(np.array([[[0.75, 1.0]]]))                # first layer 25% off
+    # the mask must halve the first layer's shortfall (0.125 -> 0.035 yes, -> 0.08 no)
+    assert c7._adamw_check(ok, masked=np.array([[[0.96, 1.0], [0.97, 1.0]]]))
+    assert not c7._adamw_check(ok, masked=np.array([[[0.91, 1.0], [0.93, 1.0]]]))
 
 
 def test_adamw_settles_near_kosson_et_al_in_the_second_layer():
@@ -228,6 +240,14 @@ def test_adamw_settles_near_kosson_et_al_in_the_second_layer():
         equilibrium.adamw_runs(settings=((1e-2, 0.0),))
     with pytest.raises(ValueError, match="pairs of positive"):
         equilibrium.adamw_runs(settings=[1e-2, 1.0])
+    with pytest.raises(ValueError, match="variant must be"):
+        equilibrium.adamw_runs(variant="lion")
+    # zeroing the near-blank pixels lifts the first layer; Adam+L2 has no such equilibrium
+    m = equilibrium.adamw_runs(settings=((1e-2, 1.0),), variant="masked")
+    assert m["ok"].all() and np.all(m["layer"][..., 0] > a["layer"][..., 0].max())
+    assert 10 <= int(equilibrium.blank_pixels().sum()) <= 20
+    l2 = equilibrium.adamw_runs(settings=((1e-2, 1.0),), variant="adam_l2")
+    assert np.all(l2["layer"] > 2)
 
 
 def test_fixed_lr_bn_trains_at_every_rate_plain_does_not():

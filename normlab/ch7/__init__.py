@@ -11,4 +11,5 @@ One module per part of the chapter:
 - :mod:`~normlab.ch7.explorables`  the two explorables (``EXPLORABLES``)
 - :mod:`~normlab.ch7.exercises`    the exercises' checks (``EXERCISES``)
 - :mod:`~normlab.ch7.claims`       the chapter's claims (``CLAIMS``)
+- :mod:`~normlab.ch7.claims_wstar` its rows on Wan et al.'s w* and AdamW's equilibrium
 """

@@ -24,7 +24,8 @@ SEEDS = (0, 1, 2)
 MOM = 0.9
 STEPS = 600
 B1 = 0.9                                            # AdamW's beta1 (beta2 0.999, eps 1e-8)
-ADAMW = ((1e-2, 1.0), (1e-2, 2.0), (3e-3, 3.0))     # (lr, lambda): eta lambda 0.01-0.02
+ADAMW = ((1e-2, 1.0), (1e-2, 2.0), (3e-3, 3.0))     # (lr, lambda): eta lambda 9e-3 to 2e-2
+BLANK = (0.05, 0.95)    # a pixel is near-blank if |x| < 0.05 (centred) in more than 95% of images
 SIZES = dynamics.SIZES
 BATCH = dynamics.BATCH
 
@@ -38,26 +39,33 @@ def _stacked(seeds, steps, normalized=True):
 
 
 def train_one(lr, wd, seed, *, mom=MOM, seeds=SEEDS, steps=STEPS, normalized=True, stack=None,
-              adamw=False):
+              adamw=False, l2=False, mask=None):
     r"""One run (pure JAX; ``lr``, ``wd``, ``seed`` (an index into ``seeds``) may be traced):
     per step the batch loss, each hidden layer's RMS angle over its units (``angle`` (T, 2)) and
     mean unit norm (``norm`` (T+1, 2)); at the end the test loss and accuracy. For Wan et al.'s
     :math:`w^*` (:func:`wstar`), per unit (``(2, units)``, both hidden layers), means over the
     second half of the run (steps :math:`t \ge T/2`) of :math:`\|w_t\|^2` (``n2_tail``), of
     :math:`h_t\|w_t\|^2` (``L_tail``, :func:`h_term`) and of :math:`\|g_t\|^2\|w_t\|^2`
-    (``Lg_tail``). ``adamw``: the one loop's AdamW (:data:`B1`, decoupled decay ``wd``) instead
-    of SGD with momentum ``mom``."""
+    (``Lg_tail``); the same three over each quarter of the second half (``*_q3``: steps
+    :math:`T/2 \le t < 3T/4`, ``*_q4``: :math:`t \ge 3T/4`). ``adamw``: the one loop's AdamW
+    (:data:`B1`, decoupled decay ``wd``) instead of SGD with momentum ``mom``; with ``l2`` Adam
+    with the decay as an L2 term :math:`\lambda\|W\|^2/2` in the loss instead (Adam+L2).
+    ``mask`` (64 pixels): multiplies the inputs (train and test), e.g. to zero blank pixels."""
     P, IDX, lay = stack if stack is not None else _stacked(seeds, steps, normalized)
     p0 = jax.tree_util.tree_map(lambda a: a[seed], P)
     idx = IDX[seed]
     d = data.digits()
-    x, y = d["x_train"], d["y_train"]
+    x, y, xt = d["x_train"], d["y_train"], d["x_test"]
+    if mask is not None:
+        x, xt = x * mask, xt * mask
+    use_l2 = bool(adamw and l2)
 
     def full(ws):
         return [dict(p, W=w) for p, w in zip(p0[:-1], ws)] + [p0[-1]]
 
     def loss(ws, rows, _s):
-        return train.cross_entropy(nets.apply_mlp(full(ws), x[rows], lay)[0], y[rows]), {}
+        reg = 0.5 * wd * sum(jnp.sum(w * w) for w in ws) if use_l2 else 0.0
+        return train.cross_entropy(nets.apply_mlp(full(ws), x[rows], lay)[0], y[rows]) + reg, {}
 
     def record(s):
         ang = jnp.stack([jnp.sqrt(jnp.mean(scale.angle(a, b) ** 2)) for a, b in zip(s.params, s.new_params)])
@@ -68,14 +76,16 @@ def train_one(lr, wd, seed, *, mom=MOM, seeds=SEEDS, steps=STEPS, normalized=Tru
         return {"loss": s.loss, "angle": ang, "norm": nrm, "n2": n2, "hw2": hh * n2, "gw2": g2 * n2}
 
     w0 = [p["W"] for p in p0[:-1]]
-    opt = train.adamw(B1, weight_decay=wd) if adamw else train.momentum(mom, wd)
+    opt = train.adamw(B1, weight_decay=0.0 if l2 else wd) if adamw else train.momentum(mom, wd)
     ws, _, h = train.run(loss, w0, idx, lr=lr, optimizer=opt, record=record)
     n0 = jnp.stack([jnp.mean(jnp.linalg.norm(w, axis=0)) for w in w0])
-    logits, aux = nets.apply_mlp(full(ws), d["x_test"], lay)
+    logits, aux = nets.apply_mlp(full(ws), xt, lay)
     half = h["n2"].shape[0] // 2
+    q = 3 * h["n2"].shape[0] // 4
+    win = {f"{a}_{b}": h[k][lo:hi].mean(0) for a, k in (("n2", "n2"), ("L", "hw2"), ("Lg", "gw2"))
+           for b, lo, hi in (("tail", half, None), ("q3", half, q), ("q4", q, None))}
     return {"loss": h["loss"], "angle": h["angle"], "norm": jnp.concatenate([n0[None], h["norm"]]),
-            "n2_tail": h["n2"][half:].mean(0), "L_tail": h["hw2"][half:].mean(0),
-            "Lg_tail": h["gw2"][half:].mean(0),
+            **win,
             "test_loss": train.cross_entropy(logits, d["y_test"]),
             "test_acc": train.accuracy(logits, d["y_test"]), "dead": train.dead_fraction(aux["pre"])}
 
@@ -263,50 +273,94 @@ def wstar(L, lr, wd, mom=MOM):
     return (L * lr / (wd * (1 - mom) * (2 - wd * lr / (1 + mom)))) ** 0.25
 
 
-def wstar_table(r=None, pts=None, wrong: bool = False) -> np.ndarray:
-    r"""Per equilibrated grid point, seed, hidden layer and unit: the root-mean-square norm over
-    the second half of the run over Wan et al.'s :math:`w^*` (Theorem 2, from the same steps'
-    :math:`\mathbb{E}[h_t\|w_t\|^2]`), shape (points, seeds, 2, units). ``wrong``: the control,
-    the plain-SGD :math:`w^*` of Theorem 1 with :math:`L = \mathbb{E}\|g_t\|^2\|w_t\|^2` (momentum
-    left out) for the same momentum runs."""
+def wstar_table(r=None, pts=None, formula: str = "thm2", window: str = "tail") -> np.ndarray:
+    r"""Per grid point (default: the equilibrated ones), seed, hidden layer and unit: the
+    root-mean-square norm over a window of the run over Wan et al.'s :math:`w^*` from the same
+    steps, shape (points, seeds, 2, units). ``window``: ``"tail"`` (the second half), ``"q3"``,
+    ``"q4"`` (its two quarters). ``formula``: ``"thm2"``, Theorem 2 with
+    :math:`L = \mathbb{E}[h_t\|w_t\|^2]`; ``"cross"`` (a control), the same formula with the
+    cross-term :math:`2\alpha\langle v_{t-1}, g_t\rangle` dropped,
+    :math:`L = \mathbb{E}\|g_t\|^2\|w_t\|^2`; ``"sgd"``, Theorem 1's plain-SGD :math:`w^*`
+    with that :math:`L` (momentum left out altogether)."""
+    if formula not in ("thm2", "cross", "sgd") or window not in ("tail", "q3", "q4"):
+        raise ValueError(f"formula must be thm2, cross or sgd and window tail, q3 or q4; got "
+                         f"{formula!r}, {window!r}")
     r = runs() if r is None else r
     pts = equilibrated() if pts is None else pts
     out = []
     for i, j in pts:
-        if wrong:
-            ws = wstar(r["Lg_tail"][i, j], LRS[i], WDS[j], mom=0.0)
-        else:
-            ws = wstar(r["L_tail"][i, j], LRS[i], WDS[j])
-        out.append(np.sqrt(r["n2_tail"][i, j]) / ws)
+        L = r[f"L_{window}" if formula == "thm2" else f"Lg_{window}"][i, j]
+        ws = wstar(L, LRS[i], WDS[j], mom=0.0 if formula == "sgd" else MOM)
+        out.append(np.sqrt(r[f"n2_{window}"][i, j]) / ws)
     return np.asarray(out)
 
 
-def adamw_runs(settings=ADAMW, tail: float = 0.5) -> dict:
+def unsettled() -> list[tuple[int, int]]:
+    """The grid points with weight decay that :func:`equilibrated` leaves out (relaxation time
+    above a tenth of the run)."""
+    eq = equilibrated()
+    return [(i, j) for i in range(len(LRS)) for j in range(len(WDS)) if WDS[j] > 0 and (i, j) not in eq]
+
+
+def h_term_check(seed: int = 0) -> float:
+    r"""float64: the largest relative error of :func:`h_term` against Wan et al.'s definition
+    :math:`\|g_t\|^2 + 2\alpha\langle v_{t-1}, g_t\rangle`, on a random step written out by hand
+    (:math:`v_t = \alpha v_{t-1} + g_t + \lambda w_t`, :math:`w_{t+1} = w_t - \eta v_t`) and on the
+    same step through :func:`normlab.train.momentum`."""
+    from normlab import float64
+    rng = np.random.default_rng(seed)
+    lr, wd, mom = 0.3, 1e-2, 0.9
+    w, v_prev, g = (rng.normal(size=(5, 3)) for _ in range(3))
+    want = np.sum(g * g, 0) + 2 * mom * np.sum(v_prev * g, 0)
+    with float64():
+        by_hand = np.asarray(h_term(w, w - lr * (mom * v_prev + g + wd * w), g, lr, wd))
+        p, _ = train.momentum(mom, wd).update(jnp.asarray(g), jnp.asarray(v_prev), jnp.asarray(w), lr)
+        loop = np.asarray(h_term(jnp.asarray(w), p, jnp.asarray(g), lr, wd))
+    return float(max(np.max(np.abs(x - want) / np.abs(want)) for x in (by_hand, loop)))
+
+
+def blank_pixels(blank=BLANK) -> np.ndarray:
+    """The near-blank pixels of the (centred) training digits: ``|x| < blank[0]`` in more than a
+    fraction ``blank[1]`` of the training images (boolean, 64)."""
+    x = np.asarray(data.digits()["x_train"])
+    return (np.abs(x) < blank[0]).mean(0) > blank[1]
+
+
+VARIANTS = ("adamw", "masked", "adam_l2")
+
+
+def adamw_runs(settings=ADAMW, tail: float = 0.5, variant: str = "adamw") -> dict:
     r"""The same network trained by the one loop's AdamW (:data:`B1`, decoupled decay) at each
     (lr, lambda) of ``settings``, 3 seeds, :data:`STEPS` steps (the norm's time scale
-    :math:`1/(2\eta\lambda)` is 25-50 steps for :data:`ADAMW`): per setting and seed the RMS angle
+    :math:`1/(2\eta\lambda)` is 25-56 steps for :data:`ADAMW`): per setting and seed the RMS angle
     over the last ``tail`` of the run (units, steps, both layers) over Kosson et al.'s
     :math:`\sqrt{2\eta\lambda(1-\beta_1)/(1+\beta_1)}` (``ratio``), the same over the
     SGD-momentum formula :math:`\sqrt{2\eta\lambda/(1+\beta_1)}` (``wrong``, the control),
     ``ratio`` per hidden layer (``layer``, (settings, seeds, 2)), the predictions (``pred``),
-    whether each run trained (``ok``) and its test accuracy."""
+    whether each run trained (``ok``) and its test accuracy. ``variant``: ``"adamw"``;
+    ``"masked"``, the same with the near-blank pixels (:func:`blank_pixels`) set to zero in every
+    image; ``"adam_l2"``, Adam with the decay as an L2 term in the loss (not decoupled)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}")
     try:
         settings = tuple((float(a), float(b)) for a, b in settings)
     except (TypeError, ValueError):
         settings = ()
     if not settings or min(min(x) for x in settings) <= 0:
         raise ValueError("settings must be (lr, weight decay) pairs of positive numbers")
-    return _adamw_runs(settings, float(tail))
+    return _adamw_runs(settings, float(tail), variant)
 
 
 @cache.cached
 @functools.lru_cache(maxsize=None)
-def _adamw_runs(settings, tail):
+def _adamw_runs(settings, tail, variant="adamw"):
     stack = _stacked(SEEDS, STEPS)
+    mask = jnp.asarray(~blank_pixels(), jnp.float32) if variant == "masked" else None
+    kw = {"stack": stack, "adamw": True, "l2": variant == "adam_l2", "mask": mask}
     lr = np.repeat(np.asarray([s[0] for s in settings], np.float32), len(SEEDS))
     wd = np.repeat(np.asarray([s[1] for s in settings], np.float32), len(SEEDS))
     sd = np.tile(np.arange(len(SEEDS)), len(settings))
-    o = jax.jit(jax.vmap(lambda a, b, c: train_one(a, b, c, stack=stack, adamw=True)))(lr, wd, sd)
+    o = jax.jit(jax.vmap(lambda a, b, c: train_one(a, b, c, **kw)))(lr, wd, sd)
     o = jax.tree_util.tree_map(np.asarray, o)
     shape = (len(settings), len(SEEDS))
     a = o["angle"].reshape(shape + o["angle"].shape[1:])[:, :, int((1 - tail) * STEPS):]
