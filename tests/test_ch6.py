@@ -14,7 +14,7 @@ import pytest
 import normlab
 from normlab import nets
 from normlab.ch6 import claims as claims6
-from normlab.ch6 import answers, derivation, exercises, explorables, smallbatch, trajectory
+from normlab.ch6 import answers, derivation, exercises, explorables, smallbatch, smoothing, trajectory
 from normlab.measure import rel_error
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_weight_standardization.ipynb"
@@ -43,7 +43,7 @@ def test_identity_is_santurkar_thm41_with_m_replaced_by_the_fan_in():
         assert rel_error(derivation.norm_identity_rhs(g, wh, s)[0], want) < 1e-12
 
 
-@pytest.mark.parametrize("kind", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("kind", [0, 1, 2, 3, 4, 7])
 def test_switch_equals_the_library_layer(kind):
     rng = np.random.default_rng(kind)
     with normlab.float64():
@@ -60,7 +60,7 @@ def test_switch_equals_the_library_layer(kind):
         assert rel_error(sw(p, h)[0], want) < 1e-12
         traced = jax.jit(lambda k: smallbatch.Switch(kind=k)(p, h)[0])(jnp.asarray(kind))
         assert rel_error(traced, want) < 1e-12
-        if kind == 1:  # inference mode: the running statistics
+        if kind in (1, 7):  # inference mode: the running statistics
             run = (jnp.asarray(rng.normal(size=4)), jnp.asarray(rng.uniform(0.5, 2, 4)))
             ctx = nets.Ctx(running=run)
             assert rel_error(sw(p, h, ctx)[0], ref(p_ref, h, ctx)[0]) < 1e-12
@@ -84,6 +84,52 @@ def test_conv_and_the_ablation_weights():
             assert rel_error(smallbatch.Switch(kind=kind)(p, h)[0], want) < 1e-12
         assert smallbatch.KINDS[:5] == smallbatch.METHODS
         assert set(smallbatch.ABLATION_METHODS) <= set(smallbatch.KINDS)
+
+
+def test_group_stats_and_kinds():
+    """The switch's per-example statistics equal GroupNorm's (G = 2) and LayerNorm's (G = 1); each
+    batch size trains the kinds its sections read."""
+    rng = np.random.default_rng(11)
+    with normlab.float64():
+        a = jnp.asarray(rng.normal(size=(2, 3, 3, 4)))
+        mu, var = smallbatch._group_stats(a, 2)
+        assert mu.shape == (2, 1, 1, 4)
+        want = a.reshape(2, 3, 3, 2, 2)
+        assert rel_error(mu[:, 0, 0, :2], jnp.broadcast_to(want[..., 0, :].mean((1, 2, 3))[:, None], (2, 2))) < 1e-12
+        assert rel_error(var[:, 0, 0, 3], want[..., 1, :].var((1, 2, 3))) < 1e-12
+        mu1, var1 = smallbatch._group_stats(a, 1)
+        assert rel_error(var1[:, 0, 0, 0], a.reshape(2, -1).var(1)) < 1e-12
+    assert smallbatch.kinds_for(1) == smallbatch.KINDS_SMALL and smallbatch.kinds_for(16) == smallbatch.KINDS_16
+    assert smallbatch.BNWS in smallbatch.KINDS_16 and smallbatch.BNWS not in smallbatch.KINDS_SMALL
+    assert set(smoothing.PROBED) <= set(smallbatch.KINDS_16)
+
+
+def _fake_probes(loss_range, grad_change):
+    """A probes() record of 2 specs x 2 seeds x 1 checkpoint x 3 step sizes with the given loss
+    ranges and gradient changes (specs, seeds)."""
+    lr_, gc = np.asarray(loss_range, float), np.asarray(grad_change, float)
+    loss = np.stack([np.zeros_like(lr_), lr_, 0.5 * lr_], -1)[:, :, None, :]
+    dgrad = np.stack([0.1 * gc, gc, 0.5 * gc], -1)[:, :, None, :]
+    return {"loss": loss, "dgrad": dgrad, "beta": np.ones(lr_.shape + (1,)), "grad_norm": np.ones(lr_.shape + (1,)),
+            "specs": (("GN+WS", 0.1), ("GN", 0.3)), "seeds": (0, 1), "steps": (150,)}
+
+
+def test_smoothing_summaries_ratios_and_verdict(monkeypatch):
+    """Chapter 5's summaries of the probes (loss range = max - min, gradient change = max), the
+    per-seed ratios and the 'smoother in every seed' test, on a probes record whose values are known."""
+    fake = _fake_probes([[1.0, 4.0], [2.0, 2.0]], [[3.0, 1.0], [6.0, 2.0]])
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16: fake)
+    monkeypatch.setattr(smoothing, "PROBED", ("GN+WS", "GN"))
+    assert smoothing.best_lr("GN") == 0.3
+    s = smoothing.summaries("GN+WS")
+    np.testing.assert_allclose(s["loss_var"], [1.0, 4.0])
+    np.testing.assert_allclose(s["grad_change"], [3.0, 1.0])
+    r = smoothing.ratios("GN+WS", ("GN", 0.3))
+    np.testing.assert_allclose(r["loss_var"], [0.5, 2.0])
+    np.testing.assert_allclose(r["grad_change"], [0.5, 0.5])
+    assert not smoothing.smoother_everywhere(r)      # the loss range is higher in seed 1
+    assert smoothing.smoother_everywhere({"loss_var": np.array([0.5, 0.9]), "grad_change": np.array([0.1, 0.99])})
+    assert not smoothing.smoother_everywhere(smoothing.ratios("GN", "GN+WS"))
 
 
 def test_fan_ins_and_rows():
