@@ -43,9 +43,14 @@ def specs(batch: int = BATCH, methods: tuple = PROBED) -> list:
     return [(m, c.best_lr[m]) for m in methods] + [(CONTROL[0], sb.LRS[batch][0])]
 
 
+def probes(batch: int = BATCH, methods: tuple = PROBED) -> dict:
+    """:func:`_probes` (memoised; the same key however the arguments are spelled)."""
+    return _probes(int(batch), tuple(methods))
+
+
 @functools.lru_cache(maxsize=None)
 @cache.cached
-def probes(batch: int = BATCH, methods: tuple = PROBED) -> dict:
+def _probes(batch: int, methods: tuple) -> dict:
     """The landscape probe of every ``methods`` x seed x checkpoint of the ``batch`` sweep, each
     method at its own best learning rate (:func:`normlab.ch6.smallbatch.comparison`), and the
     control's run (:func:`specs`). NumPy ``loss``, ``dgrad`` (specs, seeds, checkpoints, K),
