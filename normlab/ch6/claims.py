@@ -177,8 +177,10 @@ def _smooth(pairs):
     change both lower) in every seed."""
     ok = not any(sm.smoother_everywhere(sm.ratios(a, b)) for a, b in pairs)
     lrs = ", ".join(f"{m} {lr:g}" for m, lr in sm.probes()["specs"][:len(sm.PROBED)] if m != "none")
+    edge = ", ".join(f"{m} (lr {lr:g})" for _, m, lr in sb.edges((sm.BATCH,), sm.PROBED)) or "none"
     return (f"batch {sm.BATCH}, {len(sb.SEEDS_16)} seeds, probes at steps {sm.probes()['steps']}, each "
-            f"at its best rate ({lrs}), ratio per seed (min-max): {_smooth_text(pairs)}", ok)
+            f"at its best rate ({lrs}; at the grid's edge: {edge}), ratio per seed (min-max): "
+            f"{_smooth_text(pairs)}", ok)
 
 
 def _claim_smooth():
