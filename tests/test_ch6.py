@@ -229,3 +229,38 @@ def test_microbatch_answer():
     assert a["BN"] - a["GN"] < claims6.PAPER_GAP / 100
     gn = [answers.microbatch_point(2, k)["GN"] for k in range(3)]
     assert max(gn) - min(gn) > max(a.values()) - min(a.values())
+
+
+def test_probes_step_along_the_gradient_of_the_batch_just_trained_on(monkeypatch):
+    """smoothing.probes on a stand-in sweep whose checkpoints are the initial parameters: the
+    probed loss at each step size equals the loss, recomputed here, after that step along the
+    gradient on the batch of the checkpoint's last step; each method at its best rate, then the
+    control's run at the grid's lowest rate."""
+    from types import SimpleNamespace
+
+    from normlab import data, train
+    b, seeds = 16, smallbatch.SEEDS_16
+    kinds = smallbatch.KINDS_16
+    n_ck = 3
+    P = [smallbatch.params_for(s) for s in seeds]
+    ck = jax.tree_util.tree_map(
+        lambda *a: np.broadcast_to(np.stack([np.asarray(x) for x in a])[None, None, :, None],
+                                   (len(kinds), 3, len(seeds), n_ck) + np.shape(a[0])), *P)
+    best = {m: smallbatch.LRS[b][1] for m in smoothing.PROBED}
+    monkeypatch.setattr(smallbatch, "sweep", lambda batch: {"ckpt": ck, "kinds": kinds})
+    monkeypatch.setattr(smallbatch, "comparison", lambda batch, methods=None: SimpleNamespace(best_lr=best))
+    pr = smoothing._probes.__wrapped__.uncached(b, smoothing.PROBED)   # past both memos
+    assert pr["specs"][-1] == (smoothing.CONTROL[0], smallbatch.LRS[b][0])
+    assert pr["loss"].shape == (len(smoothing.PROBED) + 1, len(seeds), n_ck, len(smoothing.PROBE_MULTIPLES))
+    assert pr["steps"] == (50, 100, 150)
+    d = data.digits(images=True)
+    i, s, t = smoothing.PROBED.index("GN+WS"), 1, 2
+    row = smallbatch.rows_for(seeds[s], b)[pr["steps"][t] - 1]
+    layer = smallbatch.Switch(kind=smallbatch.KINDS.index("GN+WS"))
+    loss = lambda q: train.cross_entropy(nets.apply_mlp(q, jnp.asarray(d["x_train"][row]), layer)[0],
+                                         jnp.asarray(d["y_train"][row]))
+    g = jax.grad(loss)(P[s])
+    eta = best["GN+WS"] * smoothing.PROBE_MULTIPLES[-1]
+    want = loss(jax.tree_util.tree_map(lambda p, q: p - eta * q, P[s], g))
+    np.testing.assert_allclose(pr["loss"][i, s, t, -1], want, rtol=1e-4)
+    assert np.all(pr["dgrad"][i] > 0)
