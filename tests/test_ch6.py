@@ -14,7 +14,7 @@ import pytest
 import normlab
 from normlab import nets
 from normlab.ch6 import claims as claims6
-from normlab.ch6 import answers, derivation, exercises, explorables, smallbatch, trajectory
+from normlab.ch6 import answers, derivation, exercises, explorables, smallbatch, smoothing, trajectory
 from normlab.measure import rel_error
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_weight_standardization.ipynb"
@@ -43,7 +43,7 @@ def test_identity_is_santurkar_thm41_with_m_replaced_by_the_fan_in():
         assert rel_error(derivation.norm_identity_rhs(g, wh, s)[0], want) < 1e-12
 
 
-@pytest.mark.parametrize("kind", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("kind", [0, 1, 2, 3, 4, 7])
 def test_switch_equals_the_library_layer(kind):
     rng = np.random.default_rng(kind)
     with normlab.float64():
@@ -60,7 +60,7 @@ def test_switch_equals_the_library_layer(kind):
         assert rel_error(sw(p, h)[0], want) < 1e-12
         traced = jax.jit(lambda k: smallbatch.Switch(kind=k)(p, h)[0])(jnp.asarray(kind))
         assert rel_error(traced, want) < 1e-12
-        if kind == 1:  # inference mode: the running statistics
+        if kind in (1, 7):  # inference mode: the running statistics
             run = (jnp.asarray(rng.normal(size=4)), jnp.asarray(rng.uniform(0.5, 2, 4)))
             ctx = nets.Ctx(running=run)
             assert rel_error(sw(p, h, ctx)[0], ref(p_ref, h, ctx)[0]) < 1e-12
@@ -84,6 +84,52 @@ def test_conv_and_the_ablation_weights():
             assert rel_error(smallbatch.Switch(kind=kind)(p, h)[0], want) < 1e-12
         assert smallbatch.KINDS[:5] == smallbatch.METHODS
         assert set(smallbatch.ABLATION_METHODS) <= set(smallbatch.KINDS)
+
+
+def test_group_stats_and_kinds():
+    """The switch's per-example statistics equal GroupNorm's (G = 2) and LayerNorm's (G = 1); each
+    batch size trains the kinds its sections read."""
+    rng = np.random.default_rng(11)
+    with normlab.float64():
+        a = jnp.asarray(rng.normal(size=(2, 3, 3, 4)))
+        mu, var = smallbatch._group_stats(a, 2)
+        assert mu.shape == (2, 1, 1, 4)
+        want = a.reshape(2, 3, 3, 2, 2)
+        assert rel_error(mu[:, 0, 0, :2], jnp.broadcast_to(want[..., 0, :].mean((1, 2, 3))[:, None], (2, 2))) < 1e-12
+        assert rel_error(var[:, 0, 0, 3], want[..., 1, :].var((1, 2, 3))) < 1e-12
+        mu1, var1 = smallbatch._group_stats(a, 1)
+        assert rel_error(var1[:, 0, 0, 0], a.reshape(2, -1).var(1)) < 1e-12
+    assert smallbatch.kinds_for(1) == smallbatch.KINDS_SMALL and smallbatch.kinds_for(16) == smallbatch.KINDS_16
+    assert smallbatch.BNWS in smallbatch.KINDS_16 and smallbatch.BNWS not in smallbatch.KINDS_SMALL
+    assert set(smoothing.PROBED) <= set(smallbatch.KINDS_16)
+
+
+def _fake_probes(loss_range, grad_change):
+    """A probes() record of 2 specs x 2 seeds x 1 checkpoint x 3 step sizes with the given loss
+    ranges and gradient changes (specs, seeds)."""
+    lr_, gc = np.asarray(loss_range, float), np.asarray(grad_change, float)
+    loss = np.stack([np.zeros_like(lr_), lr_, 0.5 * lr_], -1)[:, :, None, :]
+    dgrad = np.stack([0.1 * gc, gc, 0.5 * gc], -1)[:, :, None, :]
+    return {"loss": loss, "dgrad": dgrad, "beta": np.ones(lr_.shape + (1,)), "grad_norm": np.ones(lr_.shape + (1,)),
+            "specs": (("GN+WS", 0.1), ("GN", 0.3)), "seeds": (0, 1), "steps": (150,)}
+
+
+def test_smoothing_summaries_ratios_and_verdict(monkeypatch):
+    """Chapter 5's summaries of the probes (loss range = max - min, gradient change = max), the
+    per-seed ratios and the 'smoother in every seed' test, on a probes record whose values are known."""
+    fake = _fake_probes([[1.0, 4.0], [2.0, 2.0]], [[3.0, 1.0], [6.0, 2.0]])
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16: fake)
+    monkeypatch.setattr(smoothing, "PROBED", ("GN+WS", "GN"))
+    assert smoothing.best_lr("GN") == 0.3
+    s = smoothing.summaries("GN+WS")
+    np.testing.assert_allclose(s["loss_var"], [1.0, 4.0])
+    np.testing.assert_allclose(s["grad_change"], [3.0, 1.0])
+    r = smoothing.ratios("GN+WS", ("GN", 0.3))
+    np.testing.assert_allclose(r["loss_var"], [0.5, 2.0])
+    np.testing.assert_allclose(r["grad_change"], [0.5, 0.5])
+    assert not smoothing.smoother_everywhere(r)      # the loss range is higher in seed 1
+    assert smoothing.smoother_everywhere({"loss_var": np.array([0.5, 0.9]), "grad_change": np.array([0.1, 0.99])})
+    assert not smoothing.smoother_everywhere(smoothing.ratios("GN", "GN+WS"))
 
 
 def test_fan_ins_and_rows():
@@ -183,3 +229,38 @@ def test_microbatch_answer():
     assert a["BN"] - a["GN"] < claims6.PAPER_GAP / 100
     gn = [answers.microbatch_point(2, k)["GN"] for k in range(3)]
     assert max(gn) - min(gn) > max(a.values()) - min(a.values())
+
+
+def test_probes_step_along_the_gradient_of_the_batch_just_trained_on(monkeypatch):
+    """smoothing.probes on a stand-in sweep whose checkpoints are the initial parameters: the
+    probed loss at each step size equals the loss, recomputed here, after that step along the
+    gradient on the batch of the checkpoint's last step; each method at its best rate, then the
+    control's run at the grid's lowest rate."""
+    from types import SimpleNamespace
+
+    from normlab import data, train
+    b, seeds = 16, smallbatch.SEEDS_16
+    kinds = smallbatch.KINDS_16
+    n_ck = 3
+    P = [smallbatch.params_for(s) for s in seeds]
+    ck = jax.tree_util.tree_map(
+        lambda *a: np.broadcast_to(np.stack([np.asarray(x) for x in a])[None, None, :, None],
+                                   (len(kinds), 3, len(seeds), n_ck) + np.shape(a[0])), *P)
+    best = {m: smallbatch.LRS[b][1] for m in smoothing.PROBED}
+    monkeypatch.setattr(smallbatch, "sweep", lambda batch: {"ckpt": ck, "kinds": kinds})
+    monkeypatch.setattr(smallbatch, "comparison", lambda batch, methods=None: SimpleNamespace(best_lr=best))
+    pr = smoothing._probes.__wrapped__.uncached(b, smoothing.PROBED)   # past both memos
+    assert pr["specs"][-1] == (smoothing.CONTROL[0], smallbatch.LRS[b][0])
+    assert pr["loss"].shape == (len(smoothing.PROBED) + 1, len(seeds), n_ck, len(smoothing.PROBE_MULTIPLES))
+    assert pr["steps"] == (50, 100, 150)
+    d = data.digits(images=True)
+    i, s, t = smoothing.PROBED.index("GN+WS"), 1, 2
+    row = smallbatch.rows_for(seeds[s], b)[pr["steps"][t] - 1]
+    layer = smallbatch.Switch(kind=smallbatch.KINDS.index("GN+WS"))
+    loss = lambda q: train.cross_entropy(nets.apply_mlp(q, jnp.asarray(d["x_train"][row]), layer)[0],
+                                         jnp.asarray(d["y_train"][row]))
+    g = jax.grad(loss)(P[s])
+    eta = best["GN+WS"] * smoothing.PROBE_MULTIPLES[-1]
+    want = loss(jax.tree_util.tree_map(lambda p, q: p - eta * q, P[s], g))
+    np.testing.assert_allclose(pr["loss"][i, s, t, -1], want, rtol=1e-4)
+    assert np.all(pr["dgrad"][i] > 0)

@@ -21,6 +21,5 @@ def projection_crossing() -> dict:
 
 def microbatch_point(batch: int, rate: int) -> dict:
     """The micro-batch explorable at (``batch``, ``rate``): mean test error per method."""
-    g = ex.microbatch_grid()
-    i = list(ex.sb.BATCHES).index(batch)
-    return {m: float(g["error"][i, rate, k]) for k, m in enumerate(ex.EXPLORE_METHODS)}
+    g = ex.batch_row(batch)   # the explorable's row of that batch size (its sweep alone)
+    return {m: float(np.float32(g["error"][rate, k])) for k, m in enumerate(ex.EXPLORE_METHODS)}

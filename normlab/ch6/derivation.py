@@ -21,21 +21,27 @@ from normlab.ch5 import theory as ch5
 from normlab.measure import rel_error
 
 
-def instance(seed: int = 0, fan_in: int = 9, units: int = 4, scale: float | None = None):
-    r"""A random layer and a smooth non-convex loss of :math:`\hat W` coupling every unit:
-    :math:`\ell(\hat W) = \sum\tanh(\hat W A)\odot B + \frac12\|\hat W C\|^2 + \sum\hat W^3\odot D/6`.
-    Returns ``(W, loss_w_hat)`` in float64 (call inside :func:`normlab.float64`); ``W`` (I, units)
-    has std ``scale`` (default He's :math:`\sqrt{2/I}`) around a random mean per unit."""
+def _consts(seed: int, fan_in: int, units: int, scale: float | None):
     rng = np.random.default_rng(seed)
     scale = (2.0 / fan_in) ** 0.5 if scale is None else scale
     W = jnp.asarray(rng.normal(size=units) * scale + scale * rng.normal(size=(fan_in, units)))
     A, B = jnp.asarray(rng.normal(size=(units, 3))), jnp.asarray(rng.normal(size=(fan_in, 3)))
     C, D = jnp.asarray(rng.normal(size=(units, units))), jnp.asarray(rng.normal(size=(fan_in, units)))
+    return W, (A, B, C, D)
 
-    def loss_w_hat(Wh):
-        return jnp.sum(jnp.tanh(Wh @ A) * B) + 0.5 * jnp.sum((Wh @ C) ** 2) + jnp.sum(Wh**3 * D) / 6
 
-    return W, loss_w_hat
+def _loss(Wh, consts):
+    A, B, C, D = consts
+    return jnp.sum(jnp.tanh(Wh @ A) * B) + 0.5 * jnp.sum((Wh @ C) ** 2) + jnp.sum(Wh**3 * D) / 6
+
+
+def instance(seed: int = 0, fan_in: int = 9, units: int = 4, scale: float | None = None):
+    r"""A random layer and a smooth non-convex loss of :math:`\hat W` coupling every unit:
+    :math:`\ell(\hat W) = \sum\tanh(\hat W A)\odot B + \frac12\|\hat W C\|^2 + \sum\hat W^3\odot D/6`.
+    Returns ``(W, loss_w_hat)`` in float64 (call inside :func:`normlab.float64`); ``W`` (I, units)
+    has std ``scale`` (default He's :math:`\sqrt{2/I}`) around a random mean per unit."""
+    W, consts = _consts(seed, fan_in, units, scale)
+    return W, lambda Wh: _loss(Wh, consts)
 
 
 def ws_loss(W, loss_w_hat, eps: float = 0.0):
@@ -56,16 +62,18 @@ def norm_identity_rhs(g, w_hat, sig):
     return jax.vmap(lambda gj, wj, sj: ch5.thm41_rhs(gj, wj, 1.0, sj), in_axes=(1, 1, 0))(g, w_hat, sig)
 
 
+@jax.jit  # one compiled program per shape (eps and the loss's constants are arguments)
+def _backward_pair(W, consts, eps):
+    lw = lambda Wh: _loss(Wh, consts)
+    g = jax.grad(lw)(weightstd.standardize(W, eps))
+    return weightstd.backward(g, W, eps), jax.grad(ws_loss)(W, lw, eps)
+
+
 @functools.lru_cache(maxsize=None)
 def check_backward(seed: int = 0, fan_in: int = 9, units: int = 4, eps: float = 0.0) -> float:
     """Relative error of :func:`normlab.weightstd.backward` against ``jax.grad`` (float64)."""
-    W, lw = instance(seed, fan_in, units)
-
-    @jax.jit  # one compiled call: op-by-op autodiff costs seconds of dispatch
-    def both(W):
-        g = jax.grad(lw)(weightstd.standardize(W, eps))
-        return weightstd.backward(g, W, eps), jax.grad(ws_loss)(W, lw, eps)
-    return rel_error(*both(W))
+    W, consts = _consts(seed, fan_in, units, None)
+    return rel_error(*_backward_pair(W, consts, jnp.asarray(eps, W.dtype)))
 
 
 @functools.lru_cache(maxsize=None)

@@ -78,22 +78,26 @@ def microbatch_grid() -> dict:
     """(batches, rates, ...) arrays from the chapter's sweep: ``loss`` (3 methods, steps), the
     mean over seeds smoothed over ``SMOOTH`` steps (NaN where a seed did not train);
     ``error`` (3,) the mean test error (NaN where a seed did not train); ``batch``, ``lr``."""
-    loss, err, bs, lrs = [], [], [], []
-    for b in sb.BATCHES:
-        res, st = sb.sweep(b), sb.statuses(sb.sweep(b))
-        row_l, row_e, row_b, row_r = [], [], [], []
-        for j, lr in enumerate(sb.LRS[b]):
-            L, E = [], []
-            for m in EXPLORE_METHODS:
-                i = sb.METHODS.index(m)
-                ok = all(s.ok for s in st[i, j])
-                curve = trailing_mean(res["loss"][i, j].mean(0), SMOOTH)
-                L.append(curve if ok else np.full_like(curve, np.nan))
-                E.append(float(1 - res["test_acc"][i, j].mean()) if ok else np.nan)
-            row_l.append(L), row_e.append(E), row_b.append(float(b)), row_r.append(float(lr))
-        loss.append(row_l), err.append(row_e), bs.append(row_b), lrs.append(row_r)
-    return {"loss": np.asarray(loss, np.float32), "error": np.asarray(err, np.float32),
-            "batch": np.asarray(bs, np.float32), "lr": np.asarray(lrs, np.float32)}
+    rows = [batch_row(b) for b in sb.BATCHES]
+    return {k: np.asarray([r[k] for r in rows], np.float32) for k in ("loss", "error", "batch", "lr")}
+
+
+@functools.lru_cache(maxsize=None)
+def batch_row(b: int) -> dict:
+    """One batch size's row of :func:`microbatch_grid` (rates, ...): reads that batch size's sweep only."""
+    res, st = sb.sweep(b), sb.statuses(sb.sweep(b))
+    row_l, row_e = [], []
+    for j, lr in enumerate(sb.LRS[b]):
+        L, E = [], []
+        for m in EXPLORE_METHODS:
+            i = res["kinds"].index(m)
+            ok = all(s.ok for s in st[i, j])
+            curve = trailing_mean(res["loss"][i, j].mean(0), SMOOTH)
+            L.append(curve if ok else np.full_like(curve, np.nan))
+            E.append(float(1 - res["test_acc"][i, j].mean()) if ok else np.nan)
+        row_l.append(L), row_e.append(E)
+    return {"loss": np.asarray(row_l), "error": np.asarray(row_e),
+            "batch": np.full(len(sb.LRS[b]), float(b)), "lr": np.asarray(sb.LRS[b], float)}
 
 
 def microbatch_compute(batch, rate, loss, error, **unused):

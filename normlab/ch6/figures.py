@@ -116,6 +116,26 @@ def plot_microbatch(res: dict, fig=None, batch=None, rate=None):
     return fig
 
 
+def plot_smoothing(rows: list):
+    """The landscape probes' ratios per seed (log axis), one row per comparison: ``rows`` is a
+    list of ``(label, {"loss_var": (seeds,), "grad_change": (seeds,)})``; below 1 the first
+    method of the label is smoother."""
+    fig, ax = style.figure(1, 1, width=5.6, height=2.6)
+    a = ax[0, 0]
+    for k, (key, name, mk) in enumerate((("loss_var", "loss range", "o"), ("grad_change", "gradient change", "s"))):
+        for i, (_, r) in enumerate(rows):
+            v = np.asarray(r[key], float)
+            a.plot(v, np.full(v.shape, i + 0.15 * (2 * k - 1)), linestyle="none", marker=mk,
+                   color=(style.PALETTE["orange"], style.PALETTE["black"])[k], label=name if i == 0 else None)
+    a.axvline(1.0, color="0.5", linestyle="--", linewidth=1)
+    a.set_xscale("log")
+    a.set_yticks(range(len(rows)), [lab for lab, _ in rows])
+    a.invert_yaxis()
+    a.set(xlabel="ratio per seed (below 1: the first is smoother)")
+    a.legend(loc="lower right", fontsize=8)
+    return fig
+
+
 def trajectory_runs() -> dict:
     """The runs Figure 6.2 draws: GN+WS with He init, plain SGD and with weight decay."""
     from normlab.ch6 import claims, trajectory
@@ -133,8 +153,17 @@ def _table():
     return smallbatch.table()
 
 
+def smoothing_rows() -> list:
+    """The rows Figure 6.5 draws: the two WS pairs, each at its best rate, and the control."""
+    from normlab.ch6 import smallbatch as sb, smoothing as sm
+    low = (sm.CONTROL[0], sb.LRS[sm.BATCH][0])
+    return [(f"{a} / {b}", sm.ratios(a, b)) for a, b in sm.PAIRS] + [
+        (f"{low[0]} best / {low[0]} at lr {low[1]:g}", sm.ratios(low[0], low))]
+
+
 # Every static figure of the chapter (tests/test_figures.py draws each one).
 FIGURES = {
+    "smoothing": lambda: plot_smoothing(smoothing_rows()),
     "trajectory": lambda: plot_trajectory(trajectory_runs(), _fan_ins()),
     "smallbatch": lambda: plot_smallbatch(_table()),
 }

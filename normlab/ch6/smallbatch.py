@@ -29,12 +29,20 @@ from normlab import batchnorm, cache, compare, data, groupnorm, nets, train, wei
 METHODS = ("none", "BN", "LN", "GN", "GN+WS")
 #: the ablation (section 6.6): GN on the centred weight only, on the weight divided by sigma_W only
 ABLATION = ("GN+centre", "GN+scale")
-KINDS = METHODS + ABLATION   # a method's kind number in :class:`Switch` is its index here
+#: BN on the weight-standardized convolution (the landscape probes, section 6.7)
+BNWS = "BN+WS"
+KINDS = METHODS + ABLATION + (BNWS,)   # a method's kind number in :class:`Switch` is its index here
 BATCHES = (1, 2, 4, 16)   # 64 and 128 cost more than the notebook's minute on two cores
 #: the learning-rate grid at each batch size (a smaller batch, a smaller best rate)
 LRS = {1: (0.01, 0.03, 0.1), 2: (0.01, 0.03, 0.1), 4: (0.01, 0.03, 0.1), 16: (0.03, 0.1, 0.3)}
 SEEDS = tuple(range(9))   # batches 1, 2 and 4: nine seeds, for paired differences with a CI
-SEEDS_16 = (0, 1, 2)      # batch 16 (its own compiled call): three seeds, a picture only
+SEEDS_16 = (0, 1, 2)      # batch 16 (its own compiled call): three seeds, a picture and the probes
+#: the kinds trained at batches 1, 2, 4 (the sweep and the ablation) and at batch 16 (the sweep's
+#: methods and BN+WS, whose runs the landscape probes of section 6.7 read)
+KINDS_SMALL = METHODS + ABLATION
+KINDS_16 = METHODS + (BNWS,)
+#: batch 16 keeps its parameters every CHECK_EVERY steps (the landscape probes' checkpoints)
+CHECK_EVERY = 50
 CHANNELS = (1, 4, 8)   # 8x8x1 -> 3x3 conv, 4 channels -> 3x3 conv, 8 channels -> 10 classes
 GROUPS = 2
 STEPS = 150
@@ -59,17 +67,31 @@ def weight(W, kind):
     r"""The weight the layer of ``kind`` convolves with: :math:`W` (kinds 0-3), WS's
     :math:`\hat W = (W - \mu_W)/\sigma_W` (4), the centred :math:`W - \mu_W` only (5, the WS
     paper's Eq. 11), :math:`W/\sigma_W` only (6, its Eq. 12), per output unit over the fan-in,
-    biased :math:`\sigma_W` (as :func:`normlab.weightstd.standardize`). ``kind`` may be traced."""
+    biased :math:`\sigma_W` (as :func:`normlab.weightstd.standardize`); kind 7 (BN+WS) :math:`\hat W`
+    too. ``kind`` may be traced."""
     ax = tuple(range(W.ndim - 1))
     mu = jnp.mean(W, axis=ax, keepdims=True)
     sd = jnp.sqrt(jnp.mean((W - mu) ** 2, axis=ax, keepdims=True))
     forms = (W, weightstd.standardize(W), W - mu, W / sd)
-    slot = {0: 0, 1: 0, 2: 0, 3: 0, 4: 1, 5: 2, 6: 3}
+    slot = {0: 0, 1: 0, 2: 0, 3: 0, 4: 1, 5: 2, 6: 3, 7: 1}
     if isinstance(kind, (int, np.integer)):
         return forms[slot[int(kind)]]
     kk = jnp.asarray(kind)
-    on = (kk < 4, kk == 4, kk == 5, kk == 6)
+    on = (kk < 4, (kk == 4) | (kk == 7), kk == 5, kk == 6)
     return sum(o.astype(W.dtype) * f for o, f in zip(on, forms))
+
+
+def _group_stats(a, groups: int):
+    """Per-example mean and biased variance over (H, W) and each group of ``C/groups`` channels,
+    broadcast back to shape (N, 1, 1, C)."""
+    n, c = a.shape[0], a.shape[-1]
+    ag = a.reshape(a.shape[:-1] + (groups, c // groups))
+    ax = tuple(range(1, a.ndim - 1)) + (a.ndim,)
+    mu = jnp.mean(ag, axis=ax, keepdims=True)
+    var = jnp.mean((ag - mu) ** 2, axis=ax, keepdims=True)
+    shape = (n,) + (1,) * (a.ndim - 2) + (c,)
+    full = lambda t: jnp.broadcast_to(t, t.shape[:-1] + (c // groups,)).reshape(shape)
+    return full(mu), full(var)
 
 
 @dataclass(frozen=True)
@@ -78,8 +100,10 @@ class Switch(nets.Layer):
     (:math:`a + \beta`), 1 BN (per channel over (N, H, W), the batch's rows in ``ctx.mask``;
     running statistics in inference mode), 2 LN (per example over (H, W, C)), 3 GN (``groups``
     groups), 4 GN on the weight-standardized convolution, 5 and 6 GN on the centred-only and
-    scaled-only weight (:func:`weight`). ``a = h * weight(W, kind)`` is computed once; parameters
-    ``W, gamma, beta`` (gamma unused by kind 0)."""
+    scaled-only weight (:func:`weight`), 7 BN on the weight-standardized convolution.
+    ``a = h * weight(W, kind)`` is computed once; parameters ``W, gamma, beta`` (gamma unused by
+    kind 0). A traced kind picks the statistics (BN's, LN's or GN's mean and variance) and
+    normalizes once, so that one compiled program trains every kind."""
 
     kind: Any = 0
     groups: int = GROUPS
@@ -90,24 +114,24 @@ class Switch(nets.Layer):
 
     def __call__(self, p, h, ctx=nets.Ctx()):
         k = self.kind
-        static = isinstance(k, (int, np.integer))
         a = conv(h, weight(p["W"], k))
         g, b = p["gamma"], p["beta"]
         mean, var, m = nets._masked(a, ctx.mask)
-        if ctx.running is not None:
-            mu, rvar = ctx.running
-        else:
-            mu, rvar = mean, var
-        forms = {0: lambda: a + b,
-                 1: lambda: g * (a - mu) / jnp.sqrt(rvar + self.eps) + b,
-                 2: lambda: groupnorm.forward(a, 1, g, b, self.eps),
-                 3: lambda: groupnorm.forward(a, self.groups, g, b, self.eps)}
-        if static:
-            return forms[min(int(k), 3)](), (mean, var, m)
+        mu, rvar = ctx.running if ctx.running is not None else (mean, var)
+        if isinstance(k, (int, np.integer)):
+            forms = {0: lambda: a + b,
+                     1: lambda: g * (a - mu) / jnp.sqrt(rvar + self.eps) + b,
+                     2: lambda: groupnorm.forward(a, 1, g, b, self.eps),
+                     3: lambda: groupnorm.forward(a, self.groups, g, b, self.eps)}
+            return forms[{4: 3, 5: 3, 6: 3, 7: 1}.get(int(k), int(k))](), (mean, var, m)
         kk = jnp.asarray(k)
-        pick = {0: kk == 0, 1: kk == 1, 2: kk == 2, 3: kk >= 3}  # kinds 3 to 6: GN
-        out = sum(pick[c].astype(a.dtype) * forms[c]() for c in (0, 1, 2, 3))
-        return out, (mean, var, m)
+        ln_mu, ln_var = _group_stats(a, 1)
+        gn_mu, gn_var = _group_stats(a, self.groups)
+        bn = (kk == 1) | (kk == 7)
+        centre = jnp.where(bn, mu, jnp.where(kk == 2, ln_mu, gn_mu))
+        spread = jnp.where(bn, rvar, jnp.where(kk == 2, ln_var, gn_var))
+        y = g * (a - centre) / jnp.sqrt(spread + self.eps) + b
+        return jnp.where(kk == 0, a + b, y), (mean, var, m)
 
     def state(self, p):
         return (jnp.zeros_like(p["gamma"]), jnp.ones_like(p["gamma"]))
@@ -119,8 +143,10 @@ class Switch(nets.Layer):
 
 def reference_layer(kind: int, groups: int = GROUPS) -> nets.Layer:
     """The library's own layer that :class:`Switch` of ``kind`` equals (for the tests)."""
+    if kind == 7:
+        return nets.WS(nets.BatchNorm())
     return (nets.Dense(), nets.BatchNorm(), nets.LayerNorm(), nets.GroupNorm(groups=groups),
-            nets.WS(nets.GroupNorm(groups=groups)))[kind]  # kinds 0-4 (5 and 6: no library layer)
+            nets.WS(nets.GroupNorm(groups=groups)))[kind]  # kinds 0-4, 7 (5 and 6: no library layer)
 
 
 def params_for(seed: int, channels=CHANNELS):
@@ -152,21 +178,28 @@ def seeds_for(batch: int) -> tuple:
     return SEEDS if batch in SMALL else SEEDS_16
 
 
+def kinds_for(batch: int) -> tuple:
+    """The kinds trained at ``batch``: :data:`KINDS_SMALL` for :data:`SMALL`, :data:`KINDS_16` otherwise."""
+    return KINDS_SMALL if batch in SMALL else KINDS_16
+
+
 def _params_stack(seeds, channels):
     return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[params_for(s, channels) for s in seeds])
 
 
 @functools.lru_cache(maxsize=None)
 @cache.cached
-def joint(batches: tuple = SMALL, kinds: tuple = KINDS, seeds: tuple = SEEDS, steps: int = STEPS,
-          channels: tuple = CHANNELS) -> dict:
+def joint(batches: tuple = SMALL, kinds: tuple = KINDS_SMALL, seeds: tuple = SEEDS, steps: int = STEPS,
+          channels: tuple = CHANNELS, every: int | None = None) -> dict:
     """Every batch size of ``batches`` x method (``kinds``: names from :data:`KINDS`) x learning
     rate (:data:`LRS` of that batch size) x seed in ONE compiled call: each step draws
     ``max(batches)`` rows and a mask keeps the first ``batch`` (:func:`normlab.train.fit_classifier`),
     so a batch of 1 is the same computation as alone. Returns NumPy arrays (batches, kinds, lrs,
-    seeds, ...): ``loss`` (steps,), ``test_acc`` (inference mode), ``dead``; and BN's
-    ``train_mode_acc`` (batches, lrs, seeds): the test set in batches of ``batch`` normalized with
-    their own statistics, computed after training (the other kinds use no running statistics)."""
+    seeds, ...): ``loss`` (steps,), ``test_acc`` (inference mode), ``dead``; with ``every``, the
+    parameters after every ``every`` steps, ``ckpt`` (a list of per-layer dicts, each array with a
+    (steps/every,) axis after the seed axis); ``kinds``; and BN's ``train_mode_acc`` (batches,
+    lrs, seeds): the test set in batches of ``batch`` normalized with their own statistics,
+    computed after training at batch 1 only (NaN at the other batch sizes: only batch 1's is read)."""
     width = max(batches)
     d = data.digits(images=True)
     d = dict(d, x_test=d["x_test"][:N_TEST], y_test=d["y_test"][:N_TEST])
@@ -176,34 +209,48 @@ def joint(batches: tuple = SMALL, kinds: tuple = KINDS, seeds: tuple = SEEDS, st
     R = jnp.asarray(np.asarray(rows))
     B = jnp.asarray(batches, jnp.float32)
     LR = jnp.asarray([LRS[b] for b in batches], jnp.float32)
+    keep = (lambda p, running, aux: p) if every else None
 
     def one(bi, kind, j, seed):
         layer = Switch(kind=kind)
         p0 = jax.tree_util.tree_map(lambda a: a[seed], P)
         p, h = train.fit_classifier(p0, d, R[bi, seed], layer=layer, lr=LR[bi, j], batch_size=B[bi],
-                                    max_batch=width, steps=steps, eval_every=steps)
-        return {"loss": h["loss"], "test_acc": h["test_acc"][-1], "dead": h["dead"][-1], "params": p}
+                                    max_batch=width, steps=steps, eval_every=every or steps, probe=keep)
+        out = {"loss": h["loss"], "test_acc": h["test_acc"][-1], "dead": h["dead"][-1], "params": p}
+        if every:
+            out["ckpt"] = h["probe"]
+        return out
 
     out = train.grid(one, bi=np.arange(len(batches)), kind=kind_ids, j=np.arange(3),
                      seed=np.arange(len(seeds)))
-    res = {k: np.asarray(v) for k, v in out.items() if k != "params"}
-    acc, bn = [], KINDS.index("BN")
-    for bi, b in enumerate(batches):  # BN's training-mode view, per batch size (a forward pass)
+    res = {k: np.asarray(v) for k, v in out.items() if k not in ("params", "ckpt")}
+    if every:
+        res["ckpt"] = jax.tree_util.tree_map(np.asarray, out["ckpt"])
+    res["kinds"] = tuple(kinds)
+    bn = KINDS.index("BN")
+    acc = np.full((len(batches), 3, len(seeds)), np.nan)
+    if 1 in batches and bn in kind_ids:  # BN's training-mode view at batch 1 (a forward pass)
+        bi = batches.index(1)
         pb = jax.tree_util.tree_map(lambda a: a[bi, list(kind_ids).index(bn)], out["params"])
-        f = lambda p: _batch_stat_acc(p, Switch(kind=bn), d["x_test"], d["y_test"], b)
-        acc.append(np.asarray(jax.jit(jax.vmap(jax.vmap(f)))(pb)))
-    res["train_mode_acc"] = np.stack(acc)
+        f = lambda p: _batch_stat_acc(p, Switch(kind=bn), d["x_test"], d["y_test"], 1)
+        acc[bi] = np.asarray(jax.jit(jax.vmap(jax.vmap(f)))(pb))
+    res["train_mode_acc"] = acc
     return res
 
 
 @functools.lru_cache(maxsize=None)
 def sweep(batch: int) -> dict:
-    """Every kind of :data:`KINDS` x learning rate x seed at one ``batch`` size: :func:`joint`'s
-    slice (batches 1, 2 and 4 share one compiled call, 16 has its own). NumPy arrays (kinds, lrs,
-    seeds, ...) as :func:`joint`'s."""
+    """Every kind of :func:`kinds_for` x learning rate x seed at one ``batch`` size: :func:`joint`'s
+    slice (batches 1, 2 and 4 share one compiled call; 16 has its own, which keeps checkpoints).
+    NumPy arrays (kinds, lrs, seeds, ...) as :func:`joint`'s, and ``kinds``."""
     group = SMALL if batch in SMALL else (batch,)
-    res = joint(group, seeds=seeds_for(batch))
-    return {k: v[group.index(batch)] for k, v in res.items()}
+    res = joint(group, kinds=kinds_for(batch), seeds=seeds_for(batch),
+                every=None if batch in SMALL else CHECK_EVERY)
+    out = {k: v[group.index(batch)] for k, v in res.items() if k not in ("kinds", "ckpt")}
+    if "ckpt" in res:
+        out["ckpt"] = jax.tree_util.tree_map(lambda a: a[group.index(batch)], res["ckpt"])
+    out["kinds"] = res["kinds"]
+    return out
 
 
 def statuses(res: dict) -> np.ndarray:
@@ -225,7 +272,7 @@ def comparison(batch: int, methods: tuple = METHODS) -> compare.Comparison:
     """``methods`` (names of :data:`KINDS`; the five of :data:`METHODS` by default) at ``batch``,
     each at its best learning rate by :data:`CRITERION`."""
     res = sweep(batch)
-    idx = [KINDS.index(m) for m in methods]
+    idx = [res["kinds"].index(m) for m in methods]
     return compare.compare(1 - res["test_acc"][idx], methods=list(methods), lrs=LRS[batch],
                            seeds=list(seeds_for(batch)), criterion=CRITERION, status=statuses(res)[idx])
 
@@ -256,7 +303,7 @@ def bn_mode_gap(batch: int) -> np.ndarray:
     """BN at its best rate for ``batch``: test accuracy with batch statistics minus with running
     statistics, per seed (the train/inference discrepancy)."""
     res, c = sweep(batch), comparison(batch)
-    i, j = METHODS.index("BN"), LRS[batch].index(c.best_lr["BN"])
+    i, j = res["kinds"].index("BN"), LRS[batch].index(c.best_lr["BN"])
     return res["train_mode_acc"][j] - res["test_acc"][i, j]
 
 
@@ -265,11 +312,11 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          10: 2.228}
 
 
-def paired(batch: int, a: str, b: str, methods: tuple = KINDS) -> dict:
+def paired(batch: int, a: str, b: str, methods: tuple | None = None) -> dict:
     """``a`` minus ``b`` in test error (points), each at its own best rate, paired by seed at
     ``batch``: ``d`` per seed, ``mean``, the 95% t interval ``lo``-``hi``, ``below`` (seeds where
     ``a`` is lower) and ``n``."""
-    c = comparison(batch, tuple(dict.fromkeys(methods)))
+    c = comparison(batch, tuple(dict.fromkeys(methods or kinds_for(batch))))
     d = 100 * (np.asarray(c.at_best[a], float) - np.asarray(c.at_best[b], float))
     n = len(d)
     half = _T975[n - 1] * d.std(ddof=1) / np.sqrt(n)
@@ -290,11 +337,13 @@ def aa(batch: int, method: str = "GN") -> float:
     return float(e[:4].mean() - e[4:8].mean())
 
 
-def edges(batches=BATCHES, methods=KINDS) -> list:
-    """``(batch, method, lr)`` wherever a method's best rate is the lowest or highest of its grid."""
+def edges(batches=BATCHES, methods=None) -> list:
+    """``(batch, method, lr)`` wherever a method's best rate is the lowest or highest of its grid
+    (``methods``: those of :func:`kinds_for` by default; a method not trained at a batch is skipped)."""
     out = []
     for b in batches:
-        c = comparison(b, tuple(methods))
-        out += [(b, m, c.best_lr[m]) for m in methods
+        ms = tuple(m for m in (methods or kinds_for(b)) if m in kinds_for(b))
+        c = comparison(b, ms)
+        out += [(b, m, c.best_lr[m]) for m in ms
                 if c.best_lr[m] is not None and c.best_lr[m] in (LRS[b][0], LRS[b][-1])]
     return out
