@@ -64,8 +64,20 @@ _GREEK = {"alpha": "\u03b1", "beta": "\u03b2", "gamma": "\u03b3", "delta": "\u03
           "eps": "\u03b5", "eta": "\u03b7", "theta": "\u03b8", "kappa": "\u03ba", "lambda": "\u03bb",
           "mu": "\u03bc", "sigma": "\u03c3", "tau": "\u03c4", "chi": "\u03c7"}
 _GREEK_WORD = re.compile(r"(?<![A-Za-z])(" + "|".join(_GREEK) + r")(?![A-Za-z])")
-_POWER = re.compile(r"(?<=[\w)\]\u2016])\^(-?[0-9]+|T)\b")
+_POWER = re.compile(r"(?<=[\w)\]\u2016\u27e9\u0302\u0303*])\^(-?[0-9]+|T)\b")
 _SUPERSCRIPT = str.maketrans("0123456789-T", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b\u1d40")
+_SUBSCRIPT = {"t": "\u209c", "+": "\u208a", "-": "\u208b", "1": "\u2081"}
+_REWRITES = (  # (pattern, replacement), in this order
+    (re.compile(r"->"), "\u2192"), (re.compile(r"<="), "\u2264"), (re.compile(r">="), "\u2265"),
+    (re.compile(r"(?<![.\w])grad L\b"), "\u2207L"),
+    (re.compile(r"(?<![.\w])grad log\b"), "\u2207log"),
+    (re.compile(r"(?<![.\w])grad(?=[(>),])"), "\u2207L"),
+    (re.compile(r"<([^\s<>=][^<>=\n]{0,30}?), ?([^<>=\n]{0,30}?\S)>"), "\u27e8\\1, \\2\u27e9"),
+    (re.compile(r"([A-Za-z])_hat(?![A-Za-z])"), "\\1\u0302"),
+    (re.compile(r"([A-Za-z])~"), "\\1\u0303"),
+    (re.compile(r"_\{?(t[+-]1|t)\}?(?![A-Za-z0-9])"), lambda m: "".join(_SUBSCRIPT[c] for c in m.group(1))),
+    (re.compile(r"(?<![\w.])x(?= ?[0-9])"), "\u00d7"),
+)
 
 
 def symbols(text: str) -> str:
@@ -74,6 +86,8 @@ def symbols(text: str) -> str:
     ``x\u00b2``, ``\u03b7``, ``\u03c3_B``). The terminal table keeps the ASCII; only whole words become
     Greek letters (``theta`` is not ``th`` + eta, ``beta_eff`` is \u03b2_eff)."""
     text = text.replace("||", "\u2016").replace("sqrt(", "\u221a(")
+    for pattern, new in _REWRITES:
+        text = pattern.sub(new, text)
     text = _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
     return _GREEK_WORD.sub(lambda m: _GREEK[m.group(1)], text)
 
@@ -301,7 +315,13 @@ class Table:
         # The table scrolls sideways inside its own box on a narrow screen, never the page; the
         # website styles the check and verdict cells (book/_static/normlab.css).
         # tabindex: a keyboard reader can focus the box and scroll it with the arrow keys.
-        return (f"<div class='normlab-claims-scroll' style='overflow-x:auto;max-width:100%' "
+        first = self.rows[0].id if self.rows else "1.1"
+        legend = (f"<p class='nl-claims-legend'><small>Row {html.escape(first)} is chapter "
+                  f"{html.escape(first.split('.')[0])}'s claim number {html.escape(first.split('.')[-1])}, "
+                  "not a section number. <b>check</b>: whether our measurement supports the book's "
+                  "sentence; <b>paper verdict</b>: how the paper's own claim fares at our scale, so a "
+                  "row can PASS and the paper's claim be only partly reproduced.</small></p>")
+        return (legend + f"<div class='normlab-claims-scroll' style='overflow-x:auto;max-width:100%' "
                 f"tabindex='0' role='region' aria-label='Claims checked (the table scrolls sideways)'>"
                 f"<table class='normlab-claims'><thead><tr>{head}</tr></thead>"
                 f"<tbody>{''.join(row(r) for r in self.rows)}</tbody></table></div>")

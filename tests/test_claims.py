@@ -155,6 +155,12 @@ def test_the_website_shows_a_claim_s_maths_as_symbols():
     row = claims.Row(1, "lr^2 ||g||^2", "sqrt(2) * eta", "mu_B", True, 0.1, claims.IDENTITY, "1.1")
     page = claims.Table([row])._repr_html_()
     assert "\u2016g\u2016\u00b2" in page and "\u221a(2) * \u03b7" in page and "\u03bc_B" in page
+    assert "Row 1.1 is chapter 1's claim number 1, not a section number" in page  # the reader's mix-up
+    assert claims.symbols("At eps = 0, <w, grad> = 0 and grad(kw) = grad(w)/k; -> <= >=") == (
+        "At \u03b5 = 0, \u27e8w, \u2207L\u27e9 = 0 and \u2207L(kw) = \u2207L(w)/k; \u2192 \u2264 \u2265")
+    assert claims.symbols("||w_t+1||^2, <1,g>^2, a_hat^2, x1.62, jax.grad") == (
+        "\u2016w\u209c\u208a\u2081\u2016\u00b2, \u27e81, g\u27e9\u00b2, a\u0302\u00b2, \u00d71.62, jax.grad")
+    assert claims.symbols("x < 1, y > 2") == "x < 1, y > 2"  # comparisons are not brackets
     left = [(c.chapter, m.group()) for c in claims.all_claims()
              for text in (c.claim, c.expected, c.differs) if (m := ASCII_MATHS.search(claims.symbols(text)))]
     assert not left, f"ASCII maths the website would still show: {left}"
