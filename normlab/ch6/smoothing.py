@@ -154,3 +154,11 @@ def log_ci(v) -> tuple:
     n = len(lg)
     half = sb._T975[n - 1] * lg.std(ddof=1) / np.sqrt(n)
     return float(np.exp(lg.mean())), float(np.exp(lg.mean() - half)), float(np.exp(lg.mean() + half))
+
+
+def final_loss(method: str, batch: int = BATCH, last: int = 10) -> np.ndarray:
+    """The training loss of ``method``'s probed run averaged over its last ``last`` steps, per
+    seed (how far the run has trained; batch losses, so noisy)."""
+    res = sb.sweep(batch)
+    i, j = res["kinds"].index(method), sb.LRS[batch].index(best_lr(method, batch))
+    return np.asarray(res["loss"][i, j], float)[..., -last:].mean(-1)
