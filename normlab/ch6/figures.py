@@ -132,7 +132,7 @@ def plot_smoothing(rows: list):
     a.set_yticks(range(len(rows)), [lab for lab, _ in rows])
     a.invert_yaxis()
     a.set(xlabel="ratio per seed (below 1: the first is smoother)")
-    a.legend(loc="lower right", fontsize=8)
+    a.legend(loc="lower right", fontsize=style.SMALL)
     return fig
 
 
