@@ -99,7 +99,7 @@ def _growth(res, label):
 
 
 def _claim_growth():
-    text, ok = _growth(tr.run(), f"GN+WS, plain SGD, lr {tr.LR}, {tr.STEPS} steps, 3 seeds")
+    text, ok = _growth(tr.run(), f"GN+WS, plain SGD, lr {tr.LR}, {tr.STEPS} steps, {len(tr.SEEDS)} seeds")
     decay = _growth(tr.run(weight_decay=DECAY), f"with weight decay {DECAY}")[0]
     return f"{text}; {decay}", ok
 
