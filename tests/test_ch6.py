@@ -104,32 +104,51 @@ def test_group_stats_and_kinds():
     assert set(smoothing.PROBED) <= set(smallbatch.KINDS_16)
 
 
-def _fake_probes(loss_range, grad_change):
+def _fake_probes(loss_range, grad_change, ok=None):
     """A probes() record of 2 specs x 2 seeds x 1 checkpoint x 3 step sizes with the given loss
-    ranges and gradient changes (specs, seeds)."""
+    ranges and gradient changes (specs, seeds), and which runs trained (``ok``, all by default)."""
     lr_, gc = np.asarray(loss_range, float), np.asarray(grad_change, float)
     loss = np.stack([np.zeros_like(lr_), lr_, 0.5 * lr_], -1)[:, :, None, :]
     dgrad = np.stack([0.1 * gc, gc, 0.5 * gc], -1)[:, :, None, :]
-    return {"loss": loss, "dgrad": dgrad, "beta": np.ones(lr_.shape + (1,)), "grad_norm": np.ones(lr_.shape + (1,)),
-            "specs": (("GN+WS", 0.1), ("GN", 0.3)), "seeds": (0, 1), "steps": (150,)}
+    return {"loss": loss, "dgrad": dgrad, "beta": 2 * gc[..., None], "grad_norm": np.ones(lr_.shape + (1,)),
+            "ok": np.ones(lr_.shape, bool) if ok is None else np.asarray(ok, bool),
+            "specs": (("GN+WS", 0.1), ("GN", 0.3)), "seeds": (0, 1), "steps": (150,), "etas": (0.05, 0.1, 0.4)}
 
 
 def test_smoothing_summaries_ratios_and_verdict(monkeypatch):
-    """Chapter 5's summaries of the probes (loss range = max - min, gradient change = max), the
-    per-seed ratios and the 'smoother in every seed' test, on a probes record whose values are known."""
+    """Chapter 5's summaries of the probes (loss range = max - min, gradient change = max, beta),
+    the per-seed ratios, the 'smoother / rougher in every seed' tests, and a seed whose run did not
+    train dropped and counted, on a probes record whose values are known."""
     fake = _fake_probes([[1.0, 4.0], [2.0, 2.0]], [[3.0, 1.0], [6.0, 2.0]])
     monkeypatch.setattr(smoothing, "probes", lambda batch=16: fake)
-    monkeypatch.setattr(smoothing, "PROBED", ("GN+WS", "GN"))
     assert smoothing.best_lr("GN") == 0.3
     s = smoothing.summaries("GN+WS")
     np.testing.assert_allclose(s["loss_var"], [1.0, 4.0])
     np.testing.assert_allclose(s["grad_change"], [3.0, 1.0])
-    r = smoothing.ratios("GN+WS", ("GN", 0.3))
+    np.testing.assert_allclose(s["beta"], [6.0, 2.0])
+    r = smoothing.ratios("GN+WS", "GN")
     np.testing.assert_allclose(r["loss_var"], [0.5, 2.0])
     np.testing.assert_allclose(r["grad_change"], [0.5, 0.5])
-    assert not smoothing.smoother_everywhere(r)      # the loss range is higher in seed 1
+    assert r["dropped"] == 0
+    assert not smoothing.smoother_everywhere(r) and not smoothing.rougher_everywhere(r)
+    assert smoothing.count(r) == 1 and smoothing.count(r, smoother=False) == 0
     assert smoothing.smoother_everywhere({"loss_var": np.array([0.5, 0.9]), "grad_change": np.array([0.1, 0.99])})
-    assert not smoothing.smoother_everywhere(smoothing.ratios("GN", "GN+WS"))
+    assert smoothing.rougher_everywhere({"loss_var": np.array([1.5, 1.1]), "grad_change": np.array([2.0, 1.01])})
+    assert not smoothing.rougher_everywhere({"loss_var": np.array([]), "grad_change": np.array([])})
+    gm, lo, hi = smoothing.log_ci([2.0, 8.0])
+    assert abs(gm - 4.0) < 1e-12 and lo < gm < hi and abs(lo * hi - 16.0) < 1e-9
+    # GN's run in seed 1 did not train: that seed is dropped from every ratio with GN, and counted
+    fake2 = _fake_probes([[1.0, 4.0], [2.0, 2.0]], [[3.0, 1.0], [6.0, 2.0]], ok=[[True, True], [True, False]])
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16: fake2)
+    assert np.isnan(smoothing.summaries("GN")["loss_var"][1])
+    r2 = smoothing.ratios("GN+WS", "GN")
+    assert r2["dropped"] == 1 and len(r2["loss_var"]) == 1 and smoothing.smoother_everywhere(r2)
+
+
+def test_bn_mode_gap_only_at_batch_1():
+    """Only batch 1 records BN's batch-statistics accuracy: another batch size is refused."""
+    with pytest.raises(ValueError, match="only batch 1"):
+        smallbatch.bn_mode_gap(2)
 
 
 def test_fan_ins_and_rows():
@@ -234,8 +253,8 @@ def test_microbatch_answer():
 def test_probes_step_along_the_gradient_of_the_batch_just_trained_on(monkeypatch):
     """smoothing.probes on a stand-in sweep whose checkpoints are the initial parameters: the
     probed loss at each step size equals the loss, recomputed here, after that step along the
-    gradient on the batch of the checkpoint's last step; each method at its best rate, then the
-    control's run at the grid's lowest rate."""
+    gradient on the batch of the checkpoint's last step; every method's run at its best rate, every
+    probe at the same steps (the grid's middle rate x PROBE_MULTIPLES), whatever the method's rate."""
     from types import SimpleNamespace
 
     from normlab import data, train
@@ -246,21 +265,26 @@ def test_probes_step_along_the_gradient_of_the_batch_just_trained_on(monkeypatch
     ck = jax.tree_util.tree_map(
         lambda *a: np.broadcast_to(np.stack([np.asarray(x) for x in a])[None, None, :, None],
                                    (len(kinds), 3, len(seeds), n_ck) + np.shape(a[0])), *P)
-    best = {m: smallbatch.LRS[b][1] for m in smoothing.PROBED}
+    best = {m: smallbatch.LRS[b][k % 3] for k, m in enumerate(smoothing.PROBED)}   # different rates
+    ok = SimpleNamespace(ok=True)
     monkeypatch.setattr(smallbatch, "sweep", lambda batch: {"ckpt": ck, "kinds": kinds})
+    monkeypatch.setattr(smallbatch, "statuses", lambda res: np.full((len(kinds), 3, len(seeds)), ok, object))
     monkeypatch.setattr(smallbatch, "comparison", lambda batch, methods=None: SimpleNamespace(best_lr=best))
     pr = smoothing._probes.__wrapped__.uncached(b, smoothing.PROBED)   # past both memos
-    assert pr["specs"][-1] == (smoothing.CONTROL[0], smallbatch.LRS[b][0])
-    assert pr["loss"].shape == (len(smoothing.PROBED) + 1, len(seeds), n_ck, len(smoothing.PROBE_MULTIPLES))
-    assert pr["steps"] == (50, 100, 150)
+    assert pr["specs"] == tuple((m, best[m]) for m in smoothing.PROBED)
+    assert pr["loss"].shape == (len(smoothing.PROBED), len(seeds), n_ck, len(smoothing.PROBE_MULTIPLES))
+    assert pr["steps"] == (50, 100, 150) and pr["ok"].all()
+    assert smoothing.step_lr(b) == smallbatch.LRS[b][1]
     d = data.digits(images=True)
-    i, s, t = smoothing.PROBED.index("GN+WS"), 1, 2
-    row = smallbatch.rows_for(seeds[s], b)[pr["steps"][t] - 1]
-    layer = smallbatch.Switch(kind=smallbatch.KINDS.index("GN+WS"))
-    loss = lambda q: train.cross_entropy(nets.apply_mlp(q, jnp.asarray(d["x_train"][row]), layer)[0],
-                                         jnp.asarray(d["y_train"][row]))
-    g = jax.grad(loss)(P[s])
-    eta = best["GN+WS"] * smoothing.PROBE_MULTIPLES[-1]
-    want = loss(jax.tree_util.tree_map(lambda p, q: p - eta * q, P[s], g))
-    np.testing.assert_allclose(pr["loss"][i, s, t, -1], want, rtol=1e-4)
-    assert np.all(pr["dgrad"][i] > 0)
+    s, t = 1, 2
+    for m in ("GN+WS", "GN"):
+        i = smoothing.PROBED.index(m)
+        row = smallbatch.rows_for(seeds[s], b)[pr["steps"][t] - 1]
+        layer = smallbatch.Switch(kind=smallbatch.KINDS.index(m))
+        loss = lambda q: train.cross_entropy(nets.apply_mlp(q, jnp.asarray(d["x_train"][row]), layer)[0],
+                                             jnp.asarray(d["y_train"][row]))
+        g = jax.grad(loss)(P[s])
+        eta = smoothing.step_lr(b) * smoothing.PROBE_MULTIPLES[-1]    # the same for every method
+        want = loss(jax.tree_util.tree_map(lambda p, q: p - eta * q, P[s], g))
+        np.testing.assert_allclose(pr["loss"][i, s, t, -1], want, rtol=1e-4)
+    assert np.all(pr["dgrad"] > 0)

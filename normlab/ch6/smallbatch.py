@@ -301,7 +301,10 @@ def table(batches=BATCHES) -> dict:
 
 def bn_mode_gap(batch: int) -> np.ndarray:
     """BN at its best rate for ``batch``: test accuracy with batch statistics minus with running
-    statistics, per seed (the train/inference discrepancy)."""
+    statistics, per seed (the train/inference discrepancy). Only batch 1 records the accuracy with
+    batch statistics (``train_mode_acc``); any other ``batch`` raises ValueError."""
+    if batch != 1:
+        raise ValueError(f"bn_mode_gap: only batch 1 records BN's batch-statistics accuracy, not batch {batch}")
     res, c = sweep(batch), comparison(batch)
     i, j = res["kinds"].index("BN"), LRS[batch].index(c.best_lr["BN"])
     return res["train_mode_acc"][j] - res["test_acc"][i, j]
