@@ -209,7 +209,8 @@ def test_claims_table_on_a_phone_shows_the_verdict_first(browser, site):  # noqa
 
 HINTS = """() => Array.from(document.querySelectorAll(
     ".bd-article mjx-container[display='true'], .bd-article .cell_output .output.text_html, " +
-    ".bd-article .pst-scrollable-table-container, .bd-article div.highlight > pre, .bd-article .cell_output pre"))
+    ".bd-article .pst-scrollable-table-container, .bd-article div.highlight > pre, .bd-article .cell_output pre, " +
+    ".bd-article .normlab-figure-img"))
   .filter(b => !b.closest('.normlab-explorable, .normlab-claims-scroll') && b.clientWidth > 0)
   .map(b => [b, (b.tagName === 'MJX-CONTAINER' && b.parentElement.matches('div.math')) ? b.parentElement : b])
   .map(([b, a]) => ({wide: b.scrollWidth > b.clientWidth + 1,

@@ -24,6 +24,7 @@
     ".bd-article .pst-scrollable-table-container",
     ".bd-article div.highlight > pre",
     ".bd-article .cell_output pre",
+    ".bd-article .normlab-figure-img",  // a static figure keeps its size on a phone (normlab.css)
   ].join(",");
 
   // The hint goes under the box; a display equation's box sits in Sphinx's div.math (a flex
