@@ -156,8 +156,8 @@ def test_citations_and_references_link_to_the_website(editions):
     assert "" not in anchors, "a citation links the bibliography page without its entry's anchor"
     # {prf:ref}`thm-wn-grad`: the website's link text and address
     assert re.search(rf"\]\({re.escape(web)}notebooks/03_weight_norm\.html#thm-wn-grad\)", md)
-    assert re.search(r"\[Theorem \d+\]\(", md)  # the website's link text
-    assert re.search(r"<blockquote>\n\n<a id=\"thm-wn-grad\"></a>\*\*Theorem \d+\*\* \(The gradients", md)
+    assert re.search(r"\[Theorem 3\.\d+\]\(", md)  # the website's link text, numbered within the chapter
+    assert re.search(r"<blockquote>\n\n<a id=\"thm-wn-grad\"></a>\*\*Theorem 3\.\d+\*\* \(The gradients", md)
 
 
 def test_colab_buttons_and_readme_open_the_rendered_edition(built_book):

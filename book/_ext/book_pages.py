@@ -21,6 +21,13 @@
    theorem under its internal label ("def-bn", "lem-bn-init"), one heading per label. Here it
    lists them by chapter, in the order of the chapter, as "Definition 1.1 (Batch
    Normalization)" with a link to each, the label only as a fallback for an untitled one.
+
+5. **Theorems and exercises are numbered within their chapter.** Sphinx numbers sphinx-proof's
+   and sphinx-exercise's blocks through the whole book ("Theorem 11" in chapter 6, beside
+   Santurkar et al.'s "Theorem 4.1"); a chapter's blocks become "Theorem 6.1", "Exercise 6.2"
+   (the chapter's number from its file name, ``notebooks/06_...``), in the blocks' titles, the
+   references to them and the proof index. Figures and tables keep Sphinx's numbering (the
+   book's figures are numbered by ``normlab.show``).
 """
 
 from __future__ import annotations
@@ -162,6 +169,30 @@ def _toc_order(env) -> list[str]:
     return seen + sorted(set(env.found_docs) - set(seen))
 
 
+_SPHINX_OWN = {"figure", "table", "code-block", "section"}
+_CHAPTER_FILE = re.compile(r"notebooks/0*(\d+)_")
+
+
+def _number_within_chapters(app: Sphinx, env) -> list[str]:
+    """env-get-updated, after Sphinx's own numbering (priority 900): each chapter's theorem-like
+    blocks and exercises renumbered (chapter, k) in the order Sphinx numbered them. Returns the
+    chapters renumbered, to be written again (Sphinx compares its new global numbers with the
+    stored per-chapter ones and would rewrite them anyway; this also covers the first build after
+    a cached one)."""
+    renumbered = set()
+    for docname, kinds in getattr(env, "toc_fignumbers", {}).items():
+        m = _CHAPTER_FILE.match(docname)
+        if not m:
+            continue
+        for kind, numbers in kinds.items():
+            if kind in _SPHINX_OWN:
+                continue
+            for k, anchor in enumerate(sorted(numbers, key=numbers.get), 1):
+                numbers[anchor] = (int(m.group(1)), k)
+                renumbered.add(docname)
+    return sorted(renumbered)
+
+
 def _patch_proof_index(app: Sphinx) -> None:
     try:
         from sphinx_proof.domain import ProofIndex
@@ -191,5 +222,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _drop_launch_buttons, priority=600)  # after the theme's 501
     app.connect("doctree-resolved", _drop_repeated_ids)
     app.connect("builder-inited", _patch_proof_index)
+    app.connect("env-get-updated", _number_within_chapters, priority=900)
     app.connect("build-finished", _slug_index_captions)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
