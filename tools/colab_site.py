@@ -67,8 +67,8 @@ class Site:
     def numbered(self, page: str) -> Numbered:
         """Theorem-like blocks (sphinx-proof) and exercises (sphinx-exercise) as the page shows
         them: ``<div class="proof theorem admonition" id=...>`` / ``<div class="exercise
-        admonition" id=...>`` whose title starts with the caption ("Theorem 3.1", "Exercise 3.2": numbered within the
-        chapter, book/_ext/book_pages.py)."""
+        admonition" id=...>`` whose title starts with the caption ("Theorem 3.1", "Exercise 3.2":
+        numbered within the chapter, book/_ext/book_pages.py)."""
         out = Numbered()
         for div in self.soup(page).find_all("div", class_="admonition"):
             classes = div.get("class", [])
