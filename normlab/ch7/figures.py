@@ -16,7 +16,7 @@ from normlab import style
 C_NORM = style.COLORS["bn"]
 C_PLAIN = style.COLORS["plain"]
 C_REF = style.COLORS["ref"]
-C_EPS = style.PALETTE["orange"]   # the matched runs at a normalizer eps > 0 (Figures 7.4, 7.5)
+C_EPS = style.PALETTE["orange"]   # the matched runs at a normalizer eps > 0 (Figures 7.5, 7.6)
 # four hues far apart (Okabe-Ito), one per weight decay of the grid: 0, 1e-3, 3e-3, 1e-2
 WD_COLORS = (style.PALETTE["orange"], style.PALETTE["purple"], style.PALETTE["green"],
              style.PALETTE["blue"])
@@ -109,7 +109,7 @@ def plot_equilibrium(res, lr, wd, fig=None):
         ax.set_xlabel("SGD step")
         ax.set_ylabel(r"mean $\|w_j\|$, first layer")
         ax.set_xlim(0, norm.shape[-1])
-        ax.set_ylim(0, 3.5)
+        ax.set_ylim(0, 1.05 * float(res["top"]))   # every run of the grid fits
         bx.set_xlabel("SGD step")
         bx.set_ylabel("RMS angle per step (rad)")
         bx.set_xlim(0, angle.shape[-1])
@@ -156,7 +156,7 @@ def plot_exp_lr(res, eps, fig=None):
         style.figure_legend(fig, [style.proxy(r"matched $\tilde v_0$, chosen $\epsilon$", C_EPS, ls="--", lw=2),
                                   style.proxy("zero buffers", C_PLAIN, lw=2),
                                   style.proxy(r"matched, $\epsilon = 0$", C_NORM, ls=":", lw=1.2),
-                                  style.proxy(r"$\alpha^{-t}$", C_REF, ls="--", lw=1.0)], ncol=4)
+                                  style.proxy(r"$\rho^{-t}$", C_REF, ls="--", lw=1.0)], ncol=4)
         style.fit(fig)
     ax, bx = style.axes(fig)[0]
     T = res["unit"].shape[-1]
