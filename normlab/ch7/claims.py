@@ -77,7 +77,7 @@ def _claim_pythagoras():
     a, b = dynamics.pythagoras(), dynamics.pythagoras(wd=0.0)
     ok = _pyth_check(a) and _pyth_check(b)
     return (f"float64 SGD, 200 steps, lr 0.5, lambda 5e-3 and 0: relative error of "
-            f"||w_t+1||^2 = (1-eta lambda)^2 ||w_t||^2 + eta^2 ||g_t||^2 per unit {max(a['pyth'], b['pyth']):.0e}; "
+            f"||w_(t+1)||^2 = (1-eta lambda)^2 ||w_t||^2 + eta^2 ||g_t||^2 per unit {max(a['pyth'], b['pyth']):.0e}; "
             f"max |cos(w, g)| {max(a['cos'], b['cos']):.0e}", ok)
 
 
@@ -124,7 +124,7 @@ def _control_angle():
 def _claim_rescaling():
     r = dynamics.rescaling()
     ok = r["weights"] < TOL and r["logits"] < TOL
-    return (f"float64, momentum 0.9, 200 steps, c = {r['c']:g}: w'_t / c vs w_t {r['weights']:.0e}, "
+    return (f"float64, momentum 0.9, 200 steps, c = {r['c']:g}: the rescaled run's w_t / c vs w_t {r['weights']:.0e}, "
             f"test logits {r['logits']:.0e} (relative)", ok)
 
 
@@ -327,7 +327,7 @@ CLAIMS = [
           "loss and do not measure eps > 0 (that BN's eps > 0 is outside their assumption is "
           "the book's reading)",
           _claim_eps, verdict=BOOK_MEASUREMENT, control=_control_eps),
-    Claim(7, "Pythagoras with weight decay is exact: ||w_t+1||^2 = (1 - eta lambda)^2 ||w_t||^2 + "
+    Claim(7, "Pythagoras with weight decay is exact: ||w_(t+1)||^2 = (1 - eta lambda)^2 ||w_t||^2 + "
              "eta^2 ||g_t||^2 for every unit and step",
           "Wan et al., eq. 5 and the orthogonality of Lemma 1 (the identity is derived here)",
           _with_contrast(_claim_pythagoras, _control_pythagoras), verdict=IDENTITY),
