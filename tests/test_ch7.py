@@ -262,3 +262,18 @@ def test_fixed_lr_bn_trains_at_every_rate_plain_does_not():
     assert p["status"][0].ok and p["status"][1].kind == "diverged"
     with pytest.raises(ValueError, match="positive learning rates"):
         equilibrium.fixed_lr(lrs=(0.0,), steps=60)
+
+
+def test_ranges_rows_of_figure_7_3():
+    """Figure 7.3's rows: a min-max per row, the angle rows on top, and every row the chapter
+    expects to agree (a tolerance given) inside that tolerance of 1; the controls outside 2%."""
+    from normlab.ch7 import ranges
+    rows = ranges.rows()
+    assert [r["group"] for r in rows] == sorted((r["group"] for r in rows), key=["angle", "norm"].index)
+    assert all(r["lo"] <= r["hi"] for r in rows)
+    for r in rows:
+        if r["tol"] is not None:
+            assert 1 - r["tol"] <= r["lo"] and r["hi"] <= 1 + r["tol"], r
+    ctl = {r["label"]: r for r in rows if "control" in r["label"]}
+    assert len(ctl) == 3
+    assert all(r["hi"] < 0.98 or r["lo"] > 1.02 for r in ctl.values()), ctl

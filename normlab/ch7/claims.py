@@ -77,7 +77,7 @@ def _claim_pythagoras():
     a, b = dynamics.pythagoras(), dynamics.pythagoras(wd=0.0)
     ok = _pyth_check(a) and _pyth_check(b)
     return (f"float64 SGD, 200 steps, lr 0.5, lambda 5e-3 and 0: relative error of "
-            f"||w_t+1||^2 = (1-eta lambda)^2 ||w_t||^2 + eta^2 ||g_t||^2 per unit {max(a['pyth'], b['pyth']):.0e}; "
+            f"||w_(t+1)||^2 = (1-eta lambda)^2 ||w_t||^2 + eta^2 ||g_t||^2 per unit {max(a['pyth'], b['pyth']):.0e}; "
             f"max |cos(w, g)| {max(a['cos'], b['cos']):.0e}", ok)
 
 
@@ -124,7 +124,7 @@ def _control_angle():
 def _claim_rescaling():
     r = dynamics.rescaling()
     ok = r["weights"] < TOL and r["logits"] < TOL
-    return (f"float64, momentum 0.9, 200 steps, c = {r['c']:g}: w'_t / c vs w_t {r['weights']:.0e}, "
+    return (f"float64, momentum 0.9, 200 steps, c = {r['c']:g}: the rescaled run's w_t / c vs w_t {r['weights']:.0e}, "
             f"test logits {r['logits']:.0e} (relative)", ok)
 
 
@@ -273,8 +273,8 @@ def _claim_li_arora():
     m = dynamics.li_arora(root="-", steps=200)
     worst = max(u, r, s["unit"].max(), s["rel"].max(), m["unit"].max())
     return (f"float64, eta 0.1, lambda 5e-4, gamma 0.9, {dynamics.STEPS} steps, the larger root "
-            f"alpha = {dynamics.alpha(dynamics.LR, dynamics.WD, dynamics.MOM):.9f} and the initial "
-            f"buffer -(1-alpha) w0/(alpha eta): unit weights {u:.0e}, alpha^-t w_t vs w~_t {r:.0e} "
+            f"rho = {dynamics.alpha(dynamics.LR, dynamics.WD, dynamics.MOM):.9f} and the initial "
+            f"buffer -(1-rho) w0/(rho eta): unit weights {u:.0e}, rho^-t w_t vs the exponential-rate run's weights {r:.0e} "
             f"(relative), test logits {lg:.0e}; gamma = 0 (200 steps) {s['rel'].max():.0e}; the "
             f"smaller root (200 steps, lr grows to {m['lr_final']:.0e}) {m['unit'].max():.0e}",
             worst <= 1e-10)
@@ -327,7 +327,7 @@ CLAIMS = [
           "loss and do not measure eps > 0 (that BN's eps > 0 is outside their assumption is "
           "the book's reading)",
           _claim_eps, verdict=BOOK_MEASUREMENT, control=_control_eps),
-    Claim(7, "Pythagoras with weight decay is exact: ||w_t+1||^2 = (1 - eta lambda)^2 ||w_t||^2 + "
+    Claim(7, "Pythagoras with weight decay is exact: ||w_(t+1)||^2 = (1 - eta lambda)^2 ||w_t||^2 + "
              "eta^2 ||g_t||^2 for every unit and step",
           "Wan et al., eq. 5 and the orthogonality of Lemma 1 (the identity is derived here)",
           _with_contrast(_claim_pythagoras, _control_pythagoras), verdict=IDENTITY),
@@ -344,7 +344,7 @@ CLAIMS = [
           verdict=IDENTITY),
     Claim(7, "Under normalization weight decay only rescales: (w0, eta, lambda) and (c w0, c^2 eta, "
              "lambda/c^2) give the same function at every step",
-          "van Laarhoven (2017, as summarized): L_lambda(alpha w) = L_(lambda alpha^2)(w); Li & "
+          "van Laarhoven (2017, as summarized): L_lambda(c w) = L_(lambda c^2)(w); Li & "
           "Arora's 'equivalent scaling' (theta, eta) -> (c theta, c^2 eta)",
           _with_contrast(_claim_rescaling, _control_rescaling), verdict=IDENTITY),
     Claim(7, "Without weight decay the angular step at the best learning rate falls several-fold "
@@ -361,15 +361,16 @@ CLAIMS = [
                   "loss has flattened, the norm's share of the slowdown may be larger"),
     Claim(7, "With weight decay the RMS angular update per step settles at sqrt(2 eta lambda / "
              "(1 + gamma)) within 5% in every seed",
-          "Wan et al., Theorem 3: |Delta_t - sqrt(2 lambda eta/(1+alpha))| is small with high "
-          "probability; Kosson et al.'s code: sqrt(2 eta lambda/(1+alpha))",
+          "Wan et al., Theorem 3: |Delta_t - sqrt(2 lambda eta/(1+gamma))| is small with high "
+          "probability (gamma the momentum, their alpha); Kosson et al.'s code: "
+          "sqrt(2 eta lambda/(1+gamma))",
           _claim_equilibrium, verdict=REPRODUCED, control=_control_equilibrium),
     Claim(7, "After an initial overshoot, ||w||^2 relaxes to its final level exponentially, with "
              "a time between tau/2 and 2 tau, tau = (1 - gamma)/(2 eta lambda), that grows with "
              "tau but more slowly than in proportion",
-          "Wan et al., Theorem 2 (eq. 12): the mean squared deviation E[||w||^2 - w*^2]^2 is "
-          "bounded by a term decaying as (1 - 2 lambda eta/(1 - alpha))^t (a 1/e time of about "
-          "2 tau for the deviation itself)",
+          "Wan et al., Theorem 2 (eq. 12): the mean squared deviation E[(||w_t||^2 - w*^2)^2], w* the norm where decay and gradient balance, is "
+          "bounded by a term decaying as (1 - 2 lambda eta/(1 - gamma))^t (gamma the momentum, "
+          "their alpha; a 1/e time of about 2 tau for the deviation itself)",
           _claim_relaxation, verdict=PARTLY, control=_control_relaxation,
           differs="the theorem bounds the squared deviation from a moving w* (which follows the "
                   "loss); we fit the mean norm's descent after its overshoot towards the run's "
@@ -381,9 +382,10 @@ CLAIMS = [
              "inside Theorem 2's condition its RMS over the second half is within 5% of w* for "
              "every unit and within 2% on average over a layer's units, for SGD with momentum "
              "(Theorem 2) and plain SGD (Theorem 1)",
-          "Wan et al., Theorems 1-2: E[||w_t||^2 - w*^2]^2 falls to a small bound, w* = (L_t eta/"
-          "(2 lambda))^(1/4) for SGD, [L_t eta/(lambda(1-alpha)(2 - lambda eta/(1+alpha)))]^(1/4) "
-          "with momentum alpha, L_t = E[h_t ||w_t||^2], h_t = ||g_t||^2 + 2 alpha <v_t-1, g_t>",
+          "Wan et al., Theorems 1-2: E[(||w_t||^2 - w*^2)^2] falls to a small bound, with the "
+          "balance norm w* = (S_t eta/(2 lambda))^(1/4) for SGD and [S_t eta/(lambda(1-gamma)(2 - "
+          "lambda eta/(1+gamma)))]^(1/4) with momentum gamma (their alpha), where S_t = "
+          "E[h_t ||w_t||^2] (their L_t, not the loss) and h_t = ||g_t||^2 + 2 gamma <v_(t-1), g_t>",
           _claim_wstar, verdict=REPRODUCED, control=_control_wstar),
     Claim(7, "Under AdamW the RMS angular update of the second hidden layer settles within 5% "
              "of sqrt(2 eta lambda (1-beta1)/(1+beta1)); the first layer's sits below it, mostly "
@@ -398,10 +400,10 @@ CLAIMS = [
                   "100 times typical AdamW settings, chosen so that the norm settles within "
                   "600 steps; a small MLP, not Kosson et al.'s networks"),
     Claim(7, "SGD with momentum and weight decay on the scale-invariant network equals SGD with "
-             "momentum, no decay and lr eta alpha^(-2t-1) to float64 rounding, given the initial "
-             "buffer -(1 - alpha) w0/(alpha eta); for either root, and for gamma = 0",
-          "Li & Arora, Theorem 1 (informal, authors' blog): equivalent with eta_t = alpha^(-2t-1) "
-          "eta, alpha a non-zero root of x^2 - (1 + gamma - lambda eta) x + gamma = 0",
+             "momentum, no decay and lr eta rho^(-2t-1) (rho a root of x^2 - (1 + gamma - lambda eta) x "
+             "+ gamma = 0) to float64 rounding, given the initial buffer -(1 - rho) w0/(rho eta); for either root, and for gamma = 0",
+          "Li & Arora, Theorem 1 (informal, authors' blog): equivalent with eta_t = rho^(-2t-1) "
+          "eta, rho a non-zero root (their alpha) of x^2 - (1 + gamma - lambda eta) x + gamma = 0",
           _with_contrast(_claim_li_arora, _control_li_arora), verdict=IDENTITY),
     Claim(7, "A normalizer eps > 0 breaks the exponential-LR equivalence: at eps = 1e-5 the unit "
              "weights drift apart by more than 1e-6 (the book's measurement)",

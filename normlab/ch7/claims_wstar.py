@@ -18,7 +18,7 @@ def _wstar_check(ratio, unit_tol: float = 0.05, layer_tol: float = 0.02):
 
 
 def _inside(pts=None):
-    """Indices of the equilibrated points inside Theorem 2's condition eta lambda < (1 - sqrt(alpha))^2."""
+    """Indices of the equilibrated points inside Theorem 2's condition eta lambda < (1 - sqrt(gamma))^2."""
     pts = equilibrium.equilibrated() if pts is None else pts
     lr, wd = np.asarray(equilibrium.LRS), np.asarray(equilibrium.WDS)
     cond = (1 - np.sqrt(equilibrium.MOM)) ** 2
@@ -36,8 +36,8 @@ def _claim_wstar():
     subst = float(np.max(el / (2 * (1 + equilibrium.MOM))))      # 1 - (2 - l e/(1+a))/2
     return (f"momentum 0.9, second half of {equilibrium.STEPS} steps, {len(equilibrium.SEEDS)} "
             f"seeds x 2 layers x {t.shape[-1]} units; at the {len(inside)} equilibrated points "
-            f"inside the theorem's condition eta lambda < (1 - sqrt(alpha))^2 = {cond:.5f}: RMS "
-            f"||w|| / w* (Theorem 2, L = E[h_t ||w_t||^2] recorded per step) "
+            f"inside the theorem's condition eta lambda < (1 - sqrt(gamma))^2 = {cond:.5f}: RMS "
+            f"||w|| / w* (Theorem 2, S = E[h_t ||w_t||^2] recorded per step) "
             f"{minmax(t[inside], '.3f')} per unit, {minmax(t[inside].mean(-1), '.3f')} per layer "
             f"(mean over units); plain SGD (lr 1, lambda 1e-2, Theorem 1) {minmax(g0, '.3f')} per "
             f"unit, {minmax(g0.mean(-1), '.3f')} per layer; checked: units within 5%, layer means "
@@ -45,7 +45,7 @@ def _claim_wstar():
             f"{len(out)} equilibrated points outside the condition (eta lambda "
             f"{minmax(el[out], 'g')}) {minmax(t[out], '.3f')} per unit, "
             f"{minmax(t[out].mean(-1), '.3f')} per layer. The check cannot tell Theorem 2 from "
-            f"w*^4 = L eta/(2 lambda (1 - alpha)): their factors 2 - lambda eta/(1 + alpha) and 2 "
+            f"w*^4 = S eta/(2 lambda (1 - gamma)): their factors 2 - lambda eta/(1 + gamma) and 2 "
             f"differ by at most {100 * subst:.2f}%",
             _wstar_check(t[inside]) and _wstar_check(g0))
 
@@ -59,8 +59,8 @@ def _control_wstar():
     lo = min(float(x.mean(-1).min()) for x in u)
     hi = max(float(x.mean(-1).max()) for x in u)
     ok = _wstar_check(c) or any(_wstar_check(x) for x in u)
-    return (f"(a) Theorem 2's formula with the cross-term 2 alpha <v_t-1, g_t> dropped "
-            f"(L = E[||g_t||^2 ||w_t||^2]) at the same points: {minmax(c, '.3f')} per unit, "
+    return (f"(a) Theorem 2's formula with the cross-term 2 gamma <v_(t-1), g_t> dropped "
+            f"(S = E[||g_t||^2 ||w_t||^2]) at the same points: {minmax(c, '.3f')} per unit, "
             f"{minmax(c.mean(-1), '.3f')} per layer; (b) Theorem 2 at the {len(un)} grid points "
             f"that have not settled (relaxation time > {equilibrium.STEPS // 10} steps): layer "
             f"means {lo:.3f}-{hi:.3f}", ok)

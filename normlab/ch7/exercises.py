@@ -114,7 +114,7 @@ def _exp_cases(seed: int):
 
 def check_exp_lr(student_fn: Callable, seed: int = 0) -> Result:
     r"""Check ``student_fn(lr, wd, momentum, steps, w0) -> (lrs, v0)``: the learning rates
-    :math:`\eta\alpha^{-2t-1}`, t = 0 .. steps-1, with the larger root :math:`\alpha`, and the
+    :math:`\eta\rho^{-2t-1}`, t = 0 .. steps-1, with the larger root :math:`\rho`, and the
     initial momentum buffer that makes the exponential-LR run equal the weight-decay run."""
     def diagnose(args, got):
         lr, wd, m, steps, w0 = args
@@ -126,17 +126,17 @@ def check_exp_lr(student_fn: Callable, seed: int = 0) -> Result:
         if _matches(lrs, lr * small ** (-2.0 * t - 1)):
             return "you used the smaller root (near gamma): it is exact too, but the book's run (and Li & Arora's experiment) uses the larger, near 1 - eta lambda/(1 - gamma)."
         if _matches(lrs, lr * big ** (-2.0 * t)):
-            return "the exponent is -2t - 1, not -2t: the first step already uses eta/alpha."
+            return "the exponent is -2t - 1, not -2t: the first step already uses eta/rho."
         if _matches(lrs, lr * big ** (-2.0 * t - 1)) and _matches(v0, np.zeros_like(w0)):
-            return "the schedule is right; a zero initial buffer is not: the runs then drift apart (Figure 7.4). Solve w~_{-1} = alpha w_{-1}."
+            return "the schedule is right; a zero initial buffer is not: the runs then drift apart (Figure 7.5). Solve w~_(-1) = rho w_(-1)."
         if _matches(lrs, lr * big ** (-2.0 * t - 1)) and _matches(v0, (1 - big) * w0 / (big * lr)):
-            return "the buffer has the wrong sign: it is -(1 - alpha) w0/(alpha eta)."
+            return "the buffer has the wrong sign: it is -(1 - rho) w0/(rho eta)."
         return None
 
     return run_check("exponential learning rate", student_fn, _exp_cases(90 + 7919 * seed),
                      _exp_reference, ["lrs", "v0"],
-                     ["eta_t = eta alpha^(-2t-1), alpha the larger root of x^2 - (1+gamma-lambda eta) x + gamma",
-                      "v0 = -(1 - alpha) w0 / (alpha eta)"], tol=1e-9, diagnose=diagnose)
+                     ["eta_t = eta rho^(-2t-1), rho the larger root of x^2 - (1+gamma-lambda eta) x + gamma",
+                      "v0 = -(1 - rho) w0 / (rho eta)"], tol=1e-9, diagnose=diagnose)
 
 
 # The graded exercises of the chapter, in the notebook's order (the grader reads this list).

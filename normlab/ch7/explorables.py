@@ -39,7 +39,8 @@ def equilibrium_nearest(lr, wd, grid=None):
     i = jnp.argmin(jnp.abs(jnp.log(jnp.asarray(equilibrium.LRS)) - jnp.log(lr)))
     j = jnp.argmin(jnp.abs(jnp.asarray(equilibrium.WDS) - wd))
     return {"norm": jnp.asarray(g["norm"])[i], "angle": jnp.asarray(g["angle"])[i],
-            "pred": jnp.asarray(g["pred"])[i, j], "wds": jnp.asarray(equilibrium.WDS)}
+            "pred": jnp.asarray(g["pred"])[i, j], "wds": jnp.asarray(equilibrium.WDS),
+            "top": jnp.max(jnp.asarray(g["norm"]))}   # the whole grid's largest norm: a fixed y-axis
 
 
 def equilibrium_explorable() -> Explorable:
@@ -48,7 +49,7 @@ def equilibrium_explorable() -> Explorable:
     return Explorable(
         equilibrium_nearest, sliders, figures.plot_equilibrium,
         title="Weight decay sets the angular update: learning rate x weight decay",
-        number="7.3",
+        number="7.4",
         caption="The digits network with BN (scale-invariant hidden weights), momentum 0.9, 600 "
                 "steps, seed 0. Left: the first hidden layer's mean unit norm for every weight "
                 "decay of the grid at the chosen learning rate (the chosen decay bold). Right: "
@@ -74,7 +75,7 @@ def _equilibrium_grid() -> dict:
     wds = np.broadcast_to(np.asarray(equilibrium.WDS), (nl, nw, nw))
     return {"norm": np.broadcast_to(g["norm"][:, None], (nl, nw) + g["norm"].shape[1:]),
             "angle": np.broadcast_to(g["angle"][:, None], (nl, nw) + g["angle"].shape[1:]),
-            "pred": g["pred"], "wds": wds}
+            "pred": g["pred"], "wds": wds, "top": np.full((nl, nw), g["norm"].max())}
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,20 +110,20 @@ def exp_lr_explorable() -> Explorable:
     return Explorable(
         exp_lr_nearest, sliders, figures.plot_exp_lr,
         title="Weight decay or an exponential learning rate: where the equivalence holds",
-        number="7.5",
-        caption="Two float64 runs of the digits network with BN (\u03b3, \u03b2 and the readout "
+        number="7.6",
+        caption="Two float64 runs of the digits network with BN (its scale, shift and the readout "
                 "fixed): momentum 0.9 with weight decay 5e-4 at lr 0.1, and momentum 0.9 without "
-                "decay at lr 0.1 \u03b1^(\u22122t\u22121). Left: the largest difference of their unit weight "
+                "decay at lr 0.1 \u03c1^(\u22122t\u22121). Left: the largest difference of their unit weight "
                 "vectors per step, with the exponential run's initial buffer matched at the chosen "
                 "eps (orange, dashed) or both buffers zero (vermillion, solid); blue dotted, the "
-                "matched runs at eps = 0. The colours mean the same as in Figure 7.4. Right: the "
+                "matched runs at eps = 0. The colours mean the same as in Figure 7.5. Right: the "
                 "norm ratio of the two runs' first layers (orange) against "
-                "\u03b1^(\u2212t) (black, dashed).",
+                "\u03c1^(\u2212t) (black, dashed).",
         alt="Two panels against step. Left, log axis from 1e-17 to 1: the blue dotted eps = 0 "
             "curve stays near 1e-13; the orange dashed matched curve rises with eps, staying near eps for small "
             "eps and jumping to about 1e-3 from eps = 1e-5; the vermillion zero-buffer curve grows over the "
             f"run to {zero_end.min():.0e}-{zero_end.max():.0e} for every eps. Right: the norm ratio on "
-            "the dashed alpha^(-t) line.",
+            "the dashed \u03c1^(\u2212t) line.",
         notice="Move eps and compare the orange dashed curve's final level with eps itself, then "
                "look for the eps at which it leaves the blue dotted eps = 0 curve's slope and "
                "heads for the vermillion zero-buffer curve.",

@@ -16,7 +16,7 @@ from normlab import style
 C_NORM = style.COLORS["bn"]
 C_PLAIN = style.COLORS["plain"]
 C_REF = style.COLORS["ref"]
-C_EPS = style.PALETTE["orange"]   # the matched runs at a normalizer eps > 0 (Figures 7.4, 7.5)
+C_EPS = style.PALETTE["orange"]   # the matched runs at a normalizer eps > 0 (Figures 7.5, 7.6)
 # four hues far apart (Okabe-Ito), one per weight decay of the grid: 0, 1e-3, 3e-3, 1e-2
 WD_COLORS = (style.PALETTE["orange"], style.PALETTE["purple"], style.PALETTE["green"],
              style.PALETTE["blue"])
@@ -109,7 +109,7 @@ def plot_equilibrium(res, lr, wd, fig=None):
         ax.set_xlabel("SGD step")
         ax.set_ylabel(r"mean $\|w_j\|$, first layer")
         ax.set_xlim(0, norm.shape[-1])
-        ax.set_ylim(0, 3.5)
+        ax.set_ylim(0, 1.05 * float(res["top"]))   # every run of the grid fits
         bx.set_xlabel("SGD step")
         bx.set_ylabel("RMS angle per step (rad)")
         bx.set_xlim(0, angle.shape[-1])
@@ -156,7 +156,7 @@ def plot_exp_lr(res, eps, fig=None):
         style.figure_legend(fig, [style.proxy(r"matched $\tilde v_0$, chosen $\epsilon$", C_EPS, ls="--", lw=2),
                                   style.proxy("zero buffers", C_PLAIN, lw=2),
                                   style.proxy(r"matched, $\epsilon = 0$", C_NORM, ls=":", lw=1.2),
-                                  style.proxy(r"$\alpha^{-t}$", C_REF, ls="--", lw=1.0)], ncol=4)
+                                  style.proxy(r"$\rho^{-t}$", C_REF, ls="--", lw=1.0)], ncol=4)
         style.fit(fig)
     ax, bx = style.axes(fig)[0]
     T = res["unit"].shape[-1]
@@ -188,3 +188,44 @@ def _exp_lr():
 
 #: every static figure of the chapter (tests/test_figures.py draws each one)
 FIGURES = {"identities": _identities, "norm_angle": _norm_angle, "exp_lr": _exp_lr}
+
+
+def plot_ranges(rows: list[dict], lo: float = 0.78, hi: float = 1.22):
+    """Section 7.5's ratios measured / predicted as min-max bars, one row each (label with the
+    numbers on the left), the angles on top and the norms below; the claims' tolerances shaded;
+    a row beyond the axis ends in an arrow at the edge."""
+    groups = [("angle", "RMS angle per step / its predicted equilibrium"),
+              ("norm", r"RMS $\|w\|$ over the second half / Wan et al.'s $w^*$")]
+    n = [sum(r["group"] == g for r in rows) for g, _ in groups]
+    fig, axes = style.figure(1, 2, width=7.2, height=0.3 * max(n) + 0.9,
+                             gridspec_kw={"height_ratios": n})
+    for ax, (g, title), k in zip(axes[:, 0], groups, n):
+        rs = [r for r in rows if r["group"] == g][::-1]
+        y = np.arange(len(rs))
+        ax.axvspan(0.95, 1.05, color=C_REF, alpha=0.12, lw=0)
+        ax.axvspan(0.98, 1.02, color=C_REF, alpha=0.12, lw=0)
+        ax.axvline(1.0, color=C_REF, lw=1.0, ls="--")
+        for yy, r in zip(y, rs):
+            col = C_NORM if r["tol"] is not None else C_PLAIN
+            a, b = np.clip([r["lo"], r["hi"]], lo, hi)
+            ax.plot([a, b], [yy, yy], color=col, lw=3, solid_capstyle="butt")
+            ax.plot([a, b], [yy, yy], "|", color=col, ms=7)
+            if r["hi"] > hi:
+                ax.plot([hi], [yy], ">", color=col, ms=6, clip_on=False)
+        ax.set_yticks(y, [f"{r['label']}: {r['lo']:.3f}\u2013{r['hi']:.3f}" for r in rs],
+                      fontsize=style.SMALL)
+        ax.set_ylim(-0.6, len(rs) - 0.4)
+        ax.set_xlim(lo, hi)
+        ax.set_title(title, fontsize=style.PANEL)
+    axes[-1, 0].set_xlabel("measured / predicted (shaded: within 5% and within 2%)")
+    style.fit(fig)
+    fig.subplots_adjust(left=0.45, hspace=0.6)
+    return fig
+
+
+def _ranges():
+    from normlab.ch7 import ranges
+    return plot_ranges(ranges.rows())
+
+
+FIGURES["ranges"] = _ranges
