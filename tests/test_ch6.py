@@ -120,7 +120,7 @@ def test_smoothing_summaries_ratios_and_verdict(monkeypatch):
     the per-seed ratios, the 'smoother / rougher in every seed' tests, and a seed whose run did not
     train dropped and counted, on a probes record whose values are known."""
     fake = _fake_probes([[1.0, 4.0], [2.0, 2.0]], [[3.0, 1.0], [6.0, 2.0]])
-    monkeypatch.setattr(smoothing, "probes", lambda batch=16: fake)
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16, shared=False: fake)
     assert smoothing.best_lr("GN") == 0.3
     s = smoothing.summaries("GN+WS")
     np.testing.assert_allclose(s["loss_var"], [1.0, 4.0])
@@ -139,7 +139,7 @@ def test_smoothing_summaries_ratios_and_verdict(monkeypatch):
     assert abs(gm - 4.0) < 1e-12 and lo < gm < hi and abs(lo * hi - 16.0) < 1e-9
     # GN's run in seed 1 did not train: that seed is dropped from every ratio with GN, and counted
     fake2 = _fake_probes([[1.0, 4.0], [2.0, 2.0]], [[3.0, 1.0], [6.0, 2.0]], ok=[[True, True], [True, False]])
-    monkeypatch.setattr(smoothing, "probes", lambda batch=16: fake2)
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16, shared=False: fake2)
     assert np.isnan(smoothing.summaries("GN")["loss_var"][1])
     r2 = smoothing.ratios("GN+WS", "GN")
     assert r2["dropped"] == 1 and len(r2["loss_var"]) == 1 and smoothing.smoother_everywhere(r2)
@@ -270,8 +270,20 @@ def test_probes_step_along_the_gradient_of_the_batch_just_trained_on(monkeypatch
     monkeypatch.setattr(smallbatch, "sweep", lambda batch: {"ckpt": ck, "kinds": kinds})
     monkeypatch.setattr(smallbatch, "statuses", lambda res: np.full((len(kinds), 3, len(seeds)), ok, object))
     monkeypatch.setattr(smallbatch, "comparison", lambda batch, methods=None: SimpleNamespace(best_lr=best))
-    pr = smoothing._probes.__wrapped__.uncached(b, smoothing.PROBED)   # past both memos
-    assert pr["specs"] == tuple((m, best[m]) for m in smoothing.PROBED)
+    own = smoothing.specs(b)
+    same = smoothing.specs(b, shared=True)
+    assert own == [(m, best[m]) for m in smoothing.PROBED]
+    assert same == [(m, smallbatch.LRS[b][1]) for m in smoothing.PROBED]   # one rate for all
+    todo = tuple(dict.fromkeys(own + same))
+    pr = smoothing._probes.__wrapped__.uncached(b, todo)   # past both memos
+    assert pr["specs"] == todo
+    monkeypatch.setattr(smoothing, "_probes", lambda batch, t: pr if t == todo else None)
+    for shared, want_specs in ((False, own), (True, same)):   # each view slices its own runs
+        v = smoothing.probes(b, shared=shared)
+        assert list(v["specs"]) == want_specs
+        for k, spec in enumerate(want_specs):
+            np.testing.assert_array_equal(v["loss"][k], pr["loss"][todo.index(spec)])
+    pr = smoothing.probes(b)
     assert pr["loss"].shape == (len(smoothing.PROBED), len(seeds), n_ck, len(smoothing.PROBE_MULTIPLES))
     assert pr["steps"] == (50, 100, 150) and pr["ok"].all()
     assert smoothing.step_lr(b) == smallbatch.LRS[b][1]

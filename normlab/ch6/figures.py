@@ -116,23 +116,30 @@ def plot_microbatch(res: dict, fig=None, batch=None, rate=None):
     return fig
 
 
-def plot_smoothing(rows: list):
-    """The landscape probes' ratios per seed (log axis), one row per comparison: ``rows`` is a
-    list of ``(label, {"loss_var": (seeds,), "grad_change": (seeds,)})``; below 1 the first
-    method of the label is smoother."""
-    fig, ax = style.figure(1, 1, width=5.6, height=2.6)
-    a = ax[0, 0]
-    for k, (key, name, mk) in enumerate((("loss_var", "loss range", "o"), ("grad_change", "gradient change", "s"))):
-        for i, (_, r) in enumerate(rows):
-            v = np.asarray(r[key], float)
-            a.plot(v, np.full(v.shape, i + 0.15 * (2 * k - 1)), linestyle="none", marker=mk,
-                   color=(style.PALETTE["orange"], style.PALETTE["black"])[k], label=name if i == 0 else None)
-    a.axvline(1.0, color="0.5", linestyle="--", linewidth=1)
-    a.set_xscale("log")
-    a.set_yticks(range(len(rows)), [lab for lab, _ in rows])
-    a.invert_yaxis()
-    a.set(xlabel="ratio per seed (below 1: the first is smoother)")
-    a.legend(loc="lower right", fontsize=style.SMALL)
+def plot_smoothing(panels: list):
+    """The landscape probes' ratios per seed (log axis), one panel per view, one row per
+    comparison: ``panels`` is a list of ``(title, rows)``, ``rows`` a list of
+    ``(label, {"loss_var": (seeds,), "grad_change": (seeds,)})``; below 1 the first method of the
+    label is smoother. Narrow (a phone shows it whole)."""
+    n = max(len(rows) for _, rows in panels)
+    fig, ax = style.figure(1, len(panels), width=3.3, height=0.32 * n + 0.75, sharex=True)
+    for p, (head, rows) in enumerate(panels):
+        a = ax[p, 0]
+        for k, (key, name, mk) in enumerate((("loss_var", "loss range", "o"),
+                                             ("grad_change", "gradient change", "s"))):
+            for i, (_, r) in enumerate(rows):
+                v = np.asarray(r[key], float)
+                a.plot(v, np.full(v.shape, i + 0.15 * (2 * k - 1)), linestyle="none", marker=mk,
+                       markersize=5, color=(style.PALETTE["orange"], style.PALETTE["black"])[k],
+                       label=name if i == 0 and p == 0 else None)
+        a.axvline(1.0, color="0.5", linestyle="--", linewidth=1)
+        a.set_xscale("log")
+        a.set_yticks(range(len(rows)), [lab for lab, _ in rows])
+        a.set_ylim(len(rows) - 0.5, -0.5)
+        style.title(a, head, fontsize=style.SMALL)
+    ax[-1, 0].set(xlabel="ratio per seed (below 1: first is smoother)")
+    style.figure_legend(fig, ax[0, 0].get_legend_handles_labels()[0], ncol=2)
+    style.fit(fig)
     return fig
 
 
@@ -154,10 +161,14 @@ def _table():
 
 
 def smoothing_rows() -> list:
-    """The rows Figure 6.5 draws: the two WS pairs and the control (GN over no normalization),
+    """The panels Figure 6.5 draws: each run at its own best rate, and every method at the one
+    shared rate; rows: the two WS pairs, the control (GN over no normalization) and BN over none,
     every method probed with the same steps."""
     from normlab.ch6 import smoothing as sm
-    return [(f"{a} / {b}", sm.ratios(a, b)) for a, b in sm.PAIRS + (sm.CONTROL,)]
+    pairs = sm.PAIRS + (sm.CONTROL, ("BN", "none"))
+    return [(head, [(f"{a} / {b}", sm.ratios(a, b, shared=shared)) for a, b in pairs])
+            for head, shared in (("each at its own best rate", False),
+                                 (f"all at rate {sm.step_lr():g}", True))]
 
 
 # Every static figure of the chapter (tests/test_figures.py draws each one).

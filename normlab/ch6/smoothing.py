@@ -46,8 +46,11 @@ def step_lr(batch: int = BATCH) -> float:
     return float(grid[len(grid) // 2])
 
 
-def specs(batch: int = BATCH, methods: tuple = PROBED) -> list:
-    """``(method, lr)`` of every probed run: each of ``methods`` at its own best rate."""
+def specs(batch: int = BATCH, methods: tuple = PROBED, shared: bool = False) -> list:
+    """``(method, lr)`` of every probed run: each of ``methods`` at its own best rate, or (``shared``)
+    every one at the one shared rate :func:`step_lr` (the learning-rate confound's control)."""
+    if shared:
+        return [(m, step_lr(batch)) for m in methods]
     c = sb.comparison(batch, methods)
     for m in methods:
         if c.best_lr[m] is None:
@@ -55,21 +58,27 @@ def specs(batch: int = BATCH, methods: tuple = PROBED) -> list:
     return [(m, c.best_lr[m]) for m in methods]
 
 
-def probes(batch: int = BATCH, methods: tuple = PROBED) -> dict:
-    """:func:`_probes` (memoised; the same key however the arguments are spelled)."""
-    return _probes(int(batch), tuple(methods))
+def probes(batch: int = BATCH, methods: tuple = PROBED, shared: bool = False) -> dict:
+    """The probes of :func:`specs` (``shared``: every method at the shared rate), sliced from
+    :func:`_probes` of both sets (one compiled call; memoised)."""
+    own, same = specs(batch, methods), specs(batch, methods, shared=True)
+    todo = tuple(dict.fromkeys(own + same))
+    pr = _probes(int(batch), todo)
+    idx = [todo.index(s) for s in (same if shared else own)]
+    out = {k: pr[k][idx] for k in ("loss", "dgrad", "beta", "grad_norm", "ok")}
+    out.update({k: pr[k] for k in ("etas", "steps", "seeds")}, specs=tuple(todo[i] for i in idx))
+    return out
 
 
 @functools.lru_cache(maxsize=None)
 @cache.cached
-def _probes(batch: int, methods: tuple) -> dict:
-    """The landscape probe of every ``methods`` x seed x checkpoint of the ``batch`` sweep, each
-    method's run at its own best learning rate (:func:`specs`), every probe at the steps
-    ``step_lr(batch) * PROBE_MULTIPLES``. NumPy ``loss``, ``dgrad`` (specs, seeds, checkpoints, K),
-    ``beta``, ``grad_norm`` (specs, seeds, checkpoints); ``ok`` (specs, seeds): the run trained;
-    ``specs`` ((method, lr), ...); ``etas`` (the K steps); ``steps`` (the checkpoints' step
-    counts); ``seeds``."""
-    res, seeds, todo = sb.sweep(batch), sb.seeds_for(batch), specs(batch, methods)
+def _probes(batch: int, todo: tuple) -> dict:
+    """The landscape probe of every run of ``todo`` ((method, lr), ...) x seed x checkpoint of the
+    ``batch`` sweep, every probe at the steps ``step_lr(batch) * PROBE_MULTIPLES``. NumPy ``loss``,
+    ``dgrad`` (specs, seeds, checkpoints, K), ``beta``, ``grad_norm`` (specs, seeds, checkpoints);
+    ``ok`` (specs, seeds): the run trained; ``specs``; ``etas`` (the K steps); ``steps`` (the
+    checkpoints' step counts); ``seeds``."""
+    res, seeds = sb.sweep(batch), sb.seeds_for(batch)
     st = sb.statuses(res)
     ck = res["ckpt"]
     n_ck = jax.tree_util.tree_leaves(ck)[0].shape[3]
@@ -104,17 +113,18 @@ def _probes(batch: int, methods: tuple) -> dict:
             "steps": tuple(every * (t + 1) for t in range(n_ck)), "seeds": tuple(seeds)}
 
 
-def best_lr(method: str, batch: int = BATCH) -> float:
-    """The rate ``method``'s probed run trained at: its best at ``batch``."""
-    return dict(probes(batch)["specs"])[method]
+def best_lr(method: str, batch: int = BATCH, shared: bool = False) -> float:
+    """The rate ``method``'s probed run trained at: its best at ``batch`` (``shared``: the shared one)."""
+    return dict(probes(batch, shared=shared)["specs"])[method]
 
 
-def summaries(method: str, batch: int = BATCH) -> dict:
+def summaries(method: str, batch: int = BATCH, shared: bool = False) -> dict:
     """Chapter 5's :func:`~normlab.ch5.summaries.landscape_summary` of the probes of ``method``'s
     run, per seed: ``loss_var`` (the loss range along the gradient), ``grad_change`` (the largest
     change of the gradient) and ``beta`` (the effective beta-smoothness), each averaged over the
-    checkpoints; NumPy (seeds,), NaN for a seed whose run did not train."""
-    pr = probes(batch)
+    checkpoints; NumPy (seeds,), NaN for a seed whose run did not train. ``shared``: the run at
+    the shared rate."""
+    pr = probes(batch, shared=shared)
     i = [m for m, _ in pr["specs"]].index(method)
     per = [landscape_summary({"probe_loss": pr["loss"][i, s], "probe_dgrad": pr["dgrad"][i, s],
                               "beta": pr["beta"][i, s], "grad_norm": pr["grad_norm"][i, s]})
@@ -122,10 +132,11 @@ def summaries(method: str, batch: int = BATCH) -> dict:
     return {k: np.where(pr["ok"][i], [p[k] for p in per], np.nan) for k in KEYS}
 
 
-def ratios(a: str, b: str, batch: int = BATCH) -> dict:
+def ratios(a: str, b: str, batch: int = BATCH, shared: bool = False) -> dict:
     """``a`` / ``b`` per seed for each of :data:`KEYS` (below 1: ``a`` is smoother), over the seeds
-    where both runs trained; ``dropped``: how many seeds were not."""
-    sa, sb_ = summaries(a, batch), summaries(b, batch)
+    where both runs trained; ``dropped``: how many seeds were not. ``shared``: both runs at the
+    shared rate :func:`step_lr`, not each at its own best."""
+    sa, sb_ = summaries(a, batch, shared), summaries(b, batch, shared)
     keep = ~(np.isnan(sa["loss_var"]) | np.isnan(sb_["loss_var"]))
     out = {k: sa[k][keep] / sb_[k][keep] for k in KEYS}
     out["dropped"] = int(np.sum(~keep))
@@ -156,9 +167,9 @@ def log_ci(v) -> tuple:
     return float(np.exp(lg.mean())), float(np.exp(lg.mean() - half)), float(np.exp(lg.mean() + half))
 
 
-def final_loss(method: str, batch: int = BATCH, last: int = 10) -> np.ndarray:
+def final_loss(method: str, batch: int = BATCH, last: int = 10, shared: bool = False) -> np.ndarray:
     """The training loss of ``method``'s probed run averaged over its last ``last`` steps, per
     seed (how far the run has trained; batch losses, so noisy)."""
     res = sb.sweep(batch)
-    i, j = res["kinds"].index(method), sb.LRS[batch].index(best_lr(method, batch))
+    i, j = res["kinds"].index(method), sb.LRS[batch].index(best_lr(method, batch, shared))
     return np.asarray(res["loss"][i, j], float)[..., -last:].mean(-1)
