@@ -87,6 +87,13 @@ def figure(fig, number: str, caption: str, alt: str, notice: str = "") -> Figure
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
+    im = Image.open(io.BytesIO(buf.getvalue()))
+    if im.mode == "RGBA" and im.getextrema()[-1][0] == 255:  # opaque: a palette loses nothing seen
+        im = im.convert("RGB")
+    if im.mode == "RGB":
+        # a 256-colour palette: a plot's lines, text and fills keep their colours, and the PNG is
+        # about 2.5x smaller (a chapter page has up to ten figures inside its 1.5 MB budget)
+        buf = io.BytesIO()
+        im.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(buf, format="png", optimize=True)
     png = buf.getvalue()
-    size = Image.open(io.BytesIO(png)).size
-    return Figure(png, size, str(number), caption, alt, notice)
+    return Figure(png, im.size, str(number), caption, alt, notice)

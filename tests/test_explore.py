@@ -141,6 +141,16 @@ def test_numbered_figures_static_and_explorable():
     h = f._repr_html_()
     assert 'id="fig-9-2"' in h and "Figure 9.2:" in h and 'alt="a line falling from 1 to 0"' in h
     assert "data:image/png;base64," in h and not plt.fignum_exists(fig.number)
+    # the PNG is a palette image (the page budget) that keeps the plot's colours
+    from PIL import Image
+    import io
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0], color="#0072B2")
+    big = io.BytesIO()
+    fig.savefig(big, format="png", bbox_inches="tight")
+    im = Image.open(io.BytesIO(show.figure(fig, "9.4", "a line", "a blue line falling").png))
+    assert im.mode == "P" and im.size == Image.open(big).size
+    assert (0, 114, 178) in {c for _, c in im.convert("RGB").getcolors(256)}
     for number, alt in (("9", "ok"), ("9.3", "figures/a.png")):
         fig, _ = plt.subplots()
         with pytest.raises(ValueError):
