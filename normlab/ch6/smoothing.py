@@ -143,6 +143,78 @@ def ratios(a: str, b: str, batch: int = BATCH, shared: bool = False) -> dict:
     return out
 
 
+#: every statistic of the rule below: the loss range, the gradient change, the effective beta and
+#: the gradient's norm (the "Lipschitz constant of the loss" along the probe)
+STATS = ("loss_var", "grad_change", "beta", "grad_norm")
+NAMES = {"loss_var": "loss range", "grad_change": "gradient change", "beta": "effective beta",
+         "grad_norm": "gradient norm"}
+#: THE RULE, fixed before the numbers were computed (re-referee 6C). Per pair, per statistic and
+#: per view: the ratio a/b in every (seed, checkpoint) cell; each seed's geometric mean over the
+#: checkpoints; the pair's geometric mean over the seeds with a 95% t interval on the logs of the
+#: seeds' geometric means (n - 1 degrees of freedom: the seeds are the independent units, the
+#: checkpoints of one run are not). "a smoother than b" is DETECTED when the whole interval lies
+#: below 1 for some statistic in some view; "rougher" when it lies above 1; otherwise no
+#: difference is detected. At least 2 seeds are needed for an interval.
+MIN_SEEDS = 2
+
+
+def cell_ratios(a: str, b: str, batch: int = BATCH, shared: bool = False) -> dict:
+    """``a`` / ``b`` per (seed, checkpoint) for each of :data:`STATS` (the statistic of ONE probe,
+    as :func:`~normlab.ch5.summaries.landscape_summary` defines it: loss max - min, largest
+    gradient change, beta, gradient norm), NumPy (seeds kept, checkpoints), over the seeds where
+    both runs trained; ``dropped``: how many seeds were not; ``steps``: the checkpoints."""
+    pr = probes(batch, shared=shared)
+    names = [m for m, _ in pr["specs"]]
+    i, j = names.index(a), names.index(b)
+    keep = pr["ok"][i] & pr["ok"][j]
+
+    def stat(k):
+        return {"loss_var": np.ptp(pr["loss"][k], axis=-1), "grad_change": np.max(pr["dgrad"][k], axis=-1),
+                "beta": pr["beta"][k], "grad_norm": pr["grad_norm"][k]}
+
+    sa, sb_ = stat(i), stat(j)
+    out = {k: np.asarray(sa[k] / sb_[k], float)[keep] for k in STATS}
+    out["dropped"], out["steps"] = int(np.sum(~keep)), tuple(pr["steps"])
+    return out
+
+
+def aggregate(r: dict) -> dict:
+    """The rule's numbers for each of :data:`STATS` from :func:`cell_ratios`: ``gm`` (geometric
+    mean), ``lo``, ``hi`` (its 95% interval; NaN with fewer than :data:`MIN_SEEDS` seeds), ``n``
+    (seeds), ``seeds`` (each seed's geometric mean over the checkpoints), and per checkpoint
+    ``ck_gm`` (geometric mean over the seeds) and ``ck_below`` (seeds below 1)."""
+    out = {}
+    for k in STATS:
+        c = np.asarray(r[k], float)
+        n = c.shape[0]
+        per = np.exp(np.log(c).mean(axis=1)) if n else np.zeros(0)
+        gm, lo, hi = log_ci(per) if n >= MIN_SEEDS else (float(np.exp(np.log(per).mean())) if n else np.nan,
+                                                          np.nan, np.nan)
+        out[k] = {"gm": gm, "lo": lo, "hi": hi, "n": n, "seeds": per,
+                  "ck_gm": np.exp(np.log(c).mean(axis=0)) if n else np.full(c.shape[1:], np.nan),
+                  "ck_below": (c < 1).sum(axis=0)}
+    return out
+
+
+def detected(agg: dict, smoother: bool = True) -> tuple:
+    """The statistics whose 95% interval lies wholly below 1 (``smoother``) or above 1; none with
+    fewer than :data:`MIN_SEEDS` seeds (no interval: nothing is detected)."""
+    return tuple(k for k, v in agg.items()
+                 if np.isfinite(v["hi"]) and (v["hi"] < 1 if smoother else v["lo"] > 1))
+
+
+def verdict_word(v: dict) -> str:
+    """'smoother', 'rougher' or 'no difference detected' from one statistic's interval."""
+    if not np.isfinite(v["hi"]):
+        return "too few seeds"
+    return "smoother" if v["hi"] < 1 else "rougher" if v["lo"] > 1 else "no difference detected"
+
+
+def gm_text(v: dict) -> str:
+    """One statistic's geometric mean and interval, e.g. 'x1.21 [0.80, 1.83]'."""
+    return f"×{v['gm']:.2f} [{v['lo']:.2f}, {v['hi']:.2f}]"
+
+
 def smoother_everywhere(r: dict) -> bool:
     """Both the loss range and the gradient change lower (ratio below 1) in every seed."""
     return bool(len(r["loss_var"]) and all(np.all(r[k] < 1) for k in KEYS[:2]))
@@ -154,8 +226,11 @@ def rougher_everywhere(r: dict) -> bool:
 
 
 def count(r: dict, smoother: bool = True) -> int:
-    """The seeds in which both measures are lower (``smoother``) or both higher."""
-    lv, gc = r["loss_var"], r["grad_change"]
+    """The seeds (or cells) in which both measures are lower (``smoother``) or both higher; a
+    clear error for no seeds at all (a count of 0 of 0 would read as 'never smoother')."""
+    lv, gc = np.asarray(r["loss_var"]), np.asarray(r["grad_change"])
+    if lv.size == 0:
+        raise ValueError("no seed in which both runs trained: nothing to count")
     return int(np.sum((lv < 1) & (gc < 1))) if smoother else int(np.sum((lv > 1) & (gc > 1)))
 
 
@@ -163,6 +238,8 @@ def log_ci(v) -> tuple:
     """The geometric mean of the ratios ``v`` and its 95% t interval (on log ratios)."""
     lg = np.log(np.asarray(v, float))
     n = len(lg)
+    if n < MIN_SEEDS:
+        raise ValueError(f"an interval needs at least {MIN_SEEDS} values, got {n}")
     half = sb._T975[n - 1] * lg.std(ddof=1) / np.sqrt(n)
     return float(np.exp(lg.mean())), float(np.exp(lg.mean() - half)), float(np.exp(lg.mean() + half))
 
