@@ -117,27 +117,30 @@ def plot_microbatch(res: dict, fig=None, batch=None, rate=None):
 
 
 def plot_smoothing(panels: list):
-    """The landscape probes' ratios per seed (log axis), one panel per view, one row per
-    comparison: ``panels`` is a list of ``(title, rows)``, ``rows`` a list of
-    ``(label, {"loss_var": (seeds,), "grad_change": (seeds,)})``; below 1 the first method of the
-    label is smoother. Narrow (a phone shows it whole)."""
+    """The landscape probes' ratios (log axis), one panel per view, one row per comparison:
+    ``panels`` is a list of ``(title, rows)``, ``rows`` a list of ``(label, agg)`` with ``agg``
+    :func:`normlab.ch6.smoothing.aggregate`'s dict; per statistic the geometric mean (marker) and
+    its 95% interval (bar); below 1 the first method of the label is smoother. Narrow (a phone
+    shows it whole)."""
+    from normlab.ch6.smoothing import NAMES, STATS
     n = max(len(rows) for _, rows in panels)
-    fig, ax = style.figure(1, len(panels), width=3.3, height=0.32 * n + 0.75, sharex=True)
+    fig, ax = style.figure(1, len(panels), width=3.3, height=0.5 * n + 0.75, sharex=True)
+    colors = (style.PALETTE["orange"], style.PALETTE["black"], style.PALETTE["blue"], style.PALETTE["green"])
     for p, (head, rows) in enumerate(panels):
         a = ax[p, 0]
-        for k, (key, name, mk) in enumerate((("loss_var", "loss range", "o"),
-                                             ("grad_change", "gradient change", "s"))):
-            for i, (_, r) in enumerate(rows):
-                v = np.asarray(r[key], float)
-                a.plot(v, np.full(v.shape, i + 0.15 * (2 * k - 1)), linestyle="none", marker=mk,
-                       markersize=5, color=(style.PALETTE["orange"], style.PALETTE["black"])[k],
-                       label=name if i == 0 and p == 0 else None)
+        for k, (key, mk) in enumerate(zip(STATS, "osD^")):
+            for i, (_, g) in enumerate(rows):
+                v, y = g[key], i + 0.18 * (k - 1.5)
+                if np.isfinite(v["hi"]):
+                    a.plot([v["lo"], v["hi"]], [y, y], color=colors[k], linewidth=1)
+                a.plot([v["gm"]], [y], linestyle="none", marker=mk, markersize=4, color=colors[k],
+                       label=NAMES[key] if i == 0 and p == 0 else None)
         a.axvline(1.0, color="0.5", linestyle="--", linewidth=1)
         a.set_xscale("log")
         a.set_yticks(range(len(rows)), [lab for lab, _ in rows])
         a.set_ylim(len(rows) - 0.5, -0.5)
         style.title(a, head, fontsize=style.SMALL)
-    ax[-1, 0].set(xlabel="ratio per seed (below 1: first is smoother)")
+    ax[-1, 0].set(xlabel="ratio (below 1: first is smoother)")
     style.figure_legend(fig, ax[0, 0].get_legend_handles_labels()[0], ncol=2)
     style.fit(fig)
     return fig
@@ -166,7 +169,7 @@ def smoothing_rows() -> list:
     every method probed with the same steps."""
     from normlab.ch6 import smoothing as sm
     pairs = sm.PAIRS + (sm.CONTROL, ("BN", "none"))
-    return [(head, [(f"{a} / {b}", sm.ratios(a, b, shared=shared)) for a, b in pairs])
+    return [(head, [(f"{a} / {b}", sm.aggregate(sm.cell_ratios(a, b, shared=shared))) for a, b in pairs])
             for head, shared in (("each at its own best rate", False),
                                  (f"all at rate {sm.step_lr():g}", True))]
 

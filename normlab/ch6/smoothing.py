@@ -174,17 +174,19 @@ def cell_ratios(a: str, b: str, batch: int = BATCH, shared: bool = False) -> dic
 
     sa, sb_ = stat(i), stat(j)
     out = {k: np.asarray(sa[k] / sb_[k], float)[keep] for k in STATS}
+    # not in the rule: the batch loss at the smallest probe step (how well each run fits its batch)
+    out["fit"] = np.asarray(pr["loss"][i][..., 0] / pr["loss"][j][..., 0], float)[keep]
     out["dropped"], out["steps"] = int(np.sum(~keep)), tuple(pr["steps"])
     return out
 
 
-def aggregate(r: dict) -> dict:
+def aggregate(r: dict, stats: tuple = STATS) -> dict:
     """The rule's numbers for each of :data:`STATS` from :func:`cell_ratios`: ``gm`` (geometric
     mean), ``lo``, ``hi`` (its 95% interval; NaN with fewer than :data:`MIN_SEEDS` seeds), ``n``
     (seeds), ``seeds`` (each seed's geometric mean over the checkpoints), and per checkpoint
     ``ck_gm`` (geometric mean over the seeds) and ``ck_below`` (seeds below 1)."""
     out = {}
-    for k in STATS:
+    for k in stats:
         c = np.asarray(r[k], float)
         n = c.shape[0]
         per = np.exp(np.log(c).mean(axis=1)) if n else np.zeros(0)
