@@ -143,6 +143,58 @@ def test_smoothing_summaries_ratios_and_verdict(monkeypatch):
     assert np.isnan(smoothing.summaries("GN")["loss_var"][1])
     r2 = smoothing.ratios("GN+WS", "GN")
     assert r2["dropped"] == 1 and len(r2["loss_var"]) == 1 and smoothing.smoother_everywhere(r2)
+    with pytest.raises(ValueError, match="no seed"):
+        smoothing.count({"loss_var": np.array([]), "grad_change": np.array([])})
+    with pytest.raises(ValueError, match="at least 2"):
+        smoothing.log_ci([2.0])
+
+
+def _fake_cells(a, b, ok=None):
+    """A probes record of two runs, (seeds, checkpoints) arrays ``a`` and ``b`` for every
+    statistic: the loss line (v, 2v), the gradient change (v/2, v), beta and gradient norm v."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    v = np.stack([a, b])
+    return {"loss": np.stack([v, 2 * v], -1), "dgrad": np.stack([v / 2, v], -1), "beta": v,
+            "grad_norm": v, "ok": np.ones((2, a.shape[0]), bool) if ok is None else np.asarray(ok, bool),
+            "specs": (("GN+WS", 0.1), ("GN", 0.3)), "seeds": tuple(range(a.shape[0])),
+            "steps": tuple(50 * (t + 1) for t in range(a.shape[1])), "etas": (0.05, 0.4)}
+
+
+def test_smoothing_rule_geometric_means_and_detection(monkeypatch):
+    """The rule of section 6.7: per-(seed, checkpoint) ratios, each seed's geometric mean over the
+    checkpoints, the pair's geometric mean with a t interval over the seeds; detected only when the
+    interval lies wholly on one side of 1; one outlier checkpoint does not decide; fewer than 2
+    seeds detect nothing and fail the claim's check."""
+    # ratios per cell: seed 0 (0.5, 0.5, 8.0) (one outlier), seed 1 (0.5, 0.5, 0.5), seed 2 (0.25, 0.5, 1)
+    a = [[0.5, 0.5, 8.0], [0.5, 0.5, 0.5], [0.25, 0.5, 1.0]]
+    fake = _fake_cells(a, np.ones((3, 3)))
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16, shared=False: fake)
+    r = smoothing.cell_ratios("GN+WS", "GN")
+    for k in smoothing.STATS:
+        np.testing.assert_allclose(r[k], a)
+    g = smoothing.aggregate(r)
+    np.testing.assert_allclose(g["beta"]["seeds"], [2 ** (1 / 3), 0.5, 0.5])
+    assert abs(g["beta"]["gm"] - 2 ** (-5 / 9)) < 1e-12           # the geometric mean of all 9 cells
+    np.testing.assert_array_equal(g["beta"]["ck_below"], [3, 3, 1])
+    assert g["beta"]["lo"] < 1 < g["beta"]["hi"] and smoothing.detected(g) == ()
+    assert smoothing.verdict_word(g["beta"]) == "no difference detected"
+    # every cell below 1 in every seed: smoothing detected by every statistic
+    fake_s = _fake_cells([[0.5, 0.6], [0.4, 0.5], [0.6, 0.55]], np.ones((3, 2)))
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16, shared=False: fake_s)
+    gs = smoothing.aggregate(smoothing.cell_ratios("GN+WS", "GN"))
+    assert smoothing.detected(gs) == smoothing.STATS and smoothing.detected(gs, smoother=False) == ()
+    assert smoothing.verdict_word(gs["loss_var"]) == "smoother" and gs["loss_var"]["hi"] < 1
+    monkeypatch.setattr(claims6.sb, "edges", lambda *a, **k: [])
+    assert claims6._no_smoothing(("GN+WS", "GN"))[1] is False       # detected: the claim's check fails
+    # GN's run did not train in two of three seeds: one seed left, no interval, the check fails
+    fake1 = _fake_cells(a, np.ones((3, 3)), ok=[[True] * 3, [True, False, False]])
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16, shared=False: fake1)
+    g1 = smoothing.aggregate(smoothing.cell_ratios("GN+WS", "GN"))
+    assert g1["beta"]["n"] == 1 and np.isnan(g1["beta"]["hi"]) and smoothing.detected(g1) == ()
+    assert smoothing.verdict_word(g1["beta"]) == "too few seeds"
+    assert claims6._no_smoothing(("GN+WS", "GN"))[1] is False
+    monkeypatch.setattr(smoothing, "probes", lambda batch=16, shared=False: fake)
+    assert claims6._no_smoothing(("GN+WS", "GN"))[1] is True          # no interval below 1: passes
 
 
 def test_bn_mode_gap_only_at_batch_1():
