@@ -81,6 +81,8 @@ def figure(fig, number: str, caption: str, alt: str, notice: str = "") -> Figure
     import matplotlib.pyplot as plt
     from PIL import Image
 
+    from normlab import style
+
     _check(number, caption)
     if not alt.strip() or re.search(r"\.(png|svg|jpe?g)$|/", alt.strip()):
         raise ValueError(f"Figure {number}: alt text must describe what the figure shows, not a path")
@@ -93,7 +95,7 @@ def figure(fig, number: str, caption: str, alt: str, notice: str = "") -> Figure
     if im.mode == "RGB":
         # a 256-colour palette: a plot's lines, text and fills keep their colours, and the PNG is
         # about 2.5x smaller (a chapter page has up to ten figures inside its 1.5 MB budget)
-        buf = io.BytesIO()
-        im.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(buf, format="png", optimize=True)
-    png = buf.getvalue()
+        png = style.palette_png(im, 256)
+    else:
+        png = buf.getvalue()
     return Figure(png, im.size, str(number), caption, alt, notice)

@@ -388,11 +388,18 @@ def png(fig, quantize: bool = False, close: bool = True) -> bytes:
     im = Image.fromarray(render(fig))
     if close:
         plt.close(fig)
-    buf = io.BytesIO()
     if quantize:
-        im.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(buf, format="png", optimize=True)
-    else:
-        im.save(buf, format="png", compress_level=1)
+        return palette_png(im, 64)
+    buf = io.BytesIO()
+    im.save(buf, format="png", compress_level=1)
+    return buf.getvalue()
+
+
+def palette_png(im, colors: int) -> bytes:
+    """The RGB PIL image ``im`` as an optimized PNG with a ``colors``-colour palette (the
+    website's frames: 64; its static figures, :func:`normlab.show.figure`: 256)."""
+    buf = io.BytesIO()
+    im.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(buf, format="png", optimize=True)
     return buf.getvalue()
 
 
