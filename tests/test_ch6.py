@@ -352,3 +352,32 @@ def test_probes_step_along_the_gradient_of_the_batch_just_trained_on(monkeypatch
         want = loss(jax.tree_util.tree_map(lambda p, q: p - eta * q, P[s], g))
         np.testing.assert_allclose(pr["loss"][i, s, t, -1], want, rtol=1e-4)
     assert np.all(pr["dgrad"] > 0)
+
+
+def test_trend_is_welchs_interval_on_the_paired_gaps(monkeypatch):
+    """smallbatch.trend: the change in a paired gap between two batch sizes, with Welch's interval
+    (t at the Welch degrees of freedom rounded down); the trend row's check."""
+    small, large = np.arange(1.0, 10.0), np.array([0.0, 1.0, 2.0])
+    fake = {1: small, 128: large}
+    monkeypatch.setattr(smallbatch, "paired", lambda b, a, r, methods=None: {
+        "d": fake[b], "mean": float(fake[b].mean()), "n": len(fake[b])})
+    t = smallbatch.trend("BN", "GN", 1, 128)
+    vs, vl = small.var(ddof=1) / 9, large.var(ddof=1) / 3
+    df = (vs + vl) ** 2 / (vs ** 2 / 8 + vl ** 2 / 2)
+    assert 9 < df < 10 and t["df"] == 9
+    assert t["diff"] == 4.0
+    assert abs(t["lo"] - (4 - 2.262 * np.sqrt(vs + vl))) < 1e-12 and abs(t["hi"] - (4 + 2.262 * np.sqrt(vs + vl))) < 1e-12
+    assert not claims6.no_trend([t])                       # the interval lies above 0: a trend
+    assert claims6.no_trend([{"lo": -1.0, "hi": 2.0}])
+    assert not claims6.no_trend([{"lo": -1.0, "hi": claims6.PAPER_GAP + 1}])   # too wide to rule out the paper's
+
+
+def test_every_batch_size_has_its_grid_and_seeds():
+    """Six batch sizes from 1 to 128; batches 16 and up have three seeds, their own compiled call,
+    and a grid of three rates; the sweep's five methods are trained at every batch size."""
+    assert smallbatch.BATCHES[0] == 1 and smallbatch.BATCHES[-1] == 128
+    for b in smallbatch.BATCHES:
+        assert len(smallbatch.LRS[b]) == 3 and list(smallbatch.LRS[b]) == sorted(smallbatch.LRS[b])
+        assert set(smallbatch.METHODS) <= set(smallbatch.kinds_for(b))
+        assert len(smallbatch.seeds_for(b)) >= 3
+    assert smallbatch._group(64) == (64,) and smallbatch._group(2) == smallbatch.SMALL

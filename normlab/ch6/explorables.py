@@ -123,9 +123,10 @@ def microbatch_explorable() -> Explorable:
         microbatch_compute, sliders,
         lambda res, fig=None, batch=None, rate=None: figures.plot_microbatch(res, fig, batch, rate),
         title="Micro-batches: BN, GN and GN+WS",
-        caption="The chapter's conv net on the 8x8 digits: the training loss (mean over seeds, "
-                "nine at batch sizes 1-4 and three at 16, smoothed) of BN, GN and GN+WS trained at the chosen batch size and learning "
-                "rate (each batch size has its own grid of three rates) for 150 steps; the legend "
+        caption=f"The chapter's conv net on the 8x8 digits: the training loss (mean over seeds, "
+                f"{len(sb.SEEDS)} at batch sizes 1-4 and {len(sb.SEEDS_16)} at 16-{max(sb.BATCHES)}, "
+                f"smoothed) of BN, GN and GN+WS trained at the chosen batch size and learning rate "
+                f"(each batch size has its own grid of three rates) for {sb.STEPS} steps; the legend "
                 "gives the mean test error (BN with its running statistics).",
         grid_fn=microbatch_grid, consts=_consts, recomputes=False, number="6.4",
         alt="Training-loss curves of three methods against SGD step for one batch size and one "

@@ -4,6 +4,7 @@ explorables' plots (:func:`plot_projection`, :func:`plot_microbatch`) draw in th
 
 from __future__ import annotations
 
+import matplotlib.ticker
 import numpy as np
 
 from normlab import style
@@ -13,22 +14,44 @@ METHOD_COLORS = {"none": style.COLORS["plain"], "BN": style.COLORS["bn"], "LN": 
 MARKERS = {"none": "v", "BN": "o", "LN": "D", "GN": "s", "GN+WS": "^"}
 
 
-def plot_smallbatch(tab: dict):
-    """Test error (%) against batch size, each method at its own best learning rate per batch
-    size: the mean over seeds (markers, line) and every seed (small dots)."""
-    fig, ax = style.figure(1, 1, width=5.2, height=3.4)
+def plot_smallbatch(tab: dict, gaps: dict | None = None):
+    """Left: test error (%) against batch size, each method at its own best learning rate per batch
+    size: the mean over seeds (markers, line) and every seed (small dots), log axes. Right, with
+    ``gaps`` ({method: {batch: :func:`normlab.ch6.smallbatch.paired` record}}): each method minus
+    GN, paired by seed (mean and 95% interval) against batch size, with a line at 0."""
+    fig, ax = style.figure(2 if gaps else 1, 1, width=3.6 if gaps else 5.2, height=3.4)
     a = ax[0, 0]
     b = np.asarray(tab["batches"], float)
+    offset = lambda k: b * (1 + 0.05 * (k - 2))   # a small offset per method, so the dots do not cover each other
     for k, (m, err) in enumerate(tab["error"].items()):
         e = [100 * np.asarray(v, float) for v in err]   # per batch size: (seeds,), seeds may differ
-        x = b * (1 + 0.04 * (k - 2))  # a small offset per method, so the dots do not cover each other
+        x = offset(k)
         a.plot(x, [v.mean() for v in e], color=METHOD_COLORS[m], marker=MARKERS[m], label=m)
         a.plot(np.repeat(x, [len(v) for v in e]), np.concatenate(e), linestyle="none", marker=".", markersize=3,
                color=METHOD_COLORS[m], alpha=0.6)
-    a.set_xscale("log", base=2)
-    a.set_xticks(b, [str(int(v)) for v in b])
-    a.set(xlabel="examples per batch", ylabel="test error (%)")
+    for axis in ax[0]:
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(b, [str(int(v)) for v in b])
+        axis.set_xlabel("examples per batch")
+    a.set_yscale("log")
+    lo, hi = a.get_ylim()
+    ticks = [t for t in (1, 2, 3, 5, 10, 20, 30, 50) if lo <= t <= hi]
+    a.set_yticks(ticks, [str(t) for t in ticks])
+    a.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    a.set(ylabel="test error (%)", title="each method")
     a.legend(fontsize=style.SMALL, ncol=2)
+    if gaps:
+        g = ax[0, 1]
+        g.axhline(0.0, color=METHOD_COLORS["GN"], lw=1.0)
+        for k, (m, per) in enumerate(gaps.items()):
+            x = offset(k)
+            mean = np.asarray([per[v]["mean"] for v in tab["batches"]])
+            err = np.asarray([[per[v]["mean"] - per[v]["lo"] for v in tab["batches"]],
+                              [per[v]["hi"] - per[v]["mean"] for v in tab["batches"]]])
+            g.errorbar(x, mean, yerr=err, color=METHOD_COLORS[m], marker=MARKERS[m], capsize=2, lw=1,
+                       label=f"{m} \u2212 GN")
+        g.set(ylabel="minus GN (points)", title="paired by seed, 95% interval")
+        g.legend(fontsize=style.SMALL)
     return fig
 
 

@@ -10,7 +10,7 @@ convolution once and applies the kind's normalization to it; it equals ``nets.De
 (``tests/test_ch6.py``).
 
 The batch size is the number of examples per step, and every run takes the same number of steps:
-a batch of 1 sees 64 times fewer examples than a batch of 64. The comparison that matters is
+a batch of 1 sees 128 times fewer examples than a batch of 128. The comparison that matters is
 between methods at one batch size, not between batch sizes.
 """
 
@@ -32,15 +32,20 @@ ABLATION = ("GN+centre", "GN+scale")
 #: BN on the weight-standardized convolution (the landscape probes, section 6.7)
 BNWS = "BN+WS"
 KINDS = METHODS + ABLATION + (BNWS,)   # a method's kind number in :class:`Switch` is its index here
-BATCHES = (1, 2, 4, 16)   # 64 and 128 cost more than the notebook's minute on two cores
-#: the learning-rate grid at each batch size (a smaller batch, a smaller best rate)
-LRS = {1: (0.01, 0.03, 0.1), 2: (0.01, 0.03, 0.1), 4: (0.01, 0.03, 0.1), 16: (0.03, 0.1, 0.3)}
+BATCHES = (1, 2, 4, 16, 64, 128)
+#: the learning-rate grid at each batch size (a smaller batch, a smaller best rate): three rates a
+#: factor of about 3 apart, placed where a wider sweep of five rates put the best ones
+LRS = {1: (0.01, 0.03, 0.1), 2: (0.01, 0.03, 0.1), 4: (0.03, 0.1, 0.3), 16: (0.03, 0.1, 0.3),
+       64: (0.1, 0.3, 1.0), 128: (0.1, 0.3, 1.0)}
 SEEDS = tuple(range(9))   # batches 1, 2 and 4: nine seeds, for paired differences with a CI
-SEEDS_16 = (0, 1, 2)      # batch 16 (its own compiled call): three seeds, a picture and the probes
-#: the kinds trained at batches 1, 2, 4 (the sweep and the ablation) and at batch 16 (the sweep's
-#: methods and BN+WS, whose runs the landscape probes of section 6.7 read)
+SEEDS_16 = (0, 1, 2)      # batches 16, 64 and 128 (each its own compiled call): three seeds
+#: the kinds trained at batches 1, 2, 4 (the sweep and the ablation), at batch 16 (the sweep's
+#: methods and BN+WS, whose runs the landscape probes of section 6.7 read) and at 64 and 128 (the sweep's
+#: methods)
 KINDS_SMALL = METHODS + ABLATION
 KINDS_16 = METHODS + (BNWS,)
+#: the batch sizes above 16, each trained in its own compiled call
+LARGE = (64, 128)
 #: batch 16 keeps its parameters every CHECK_EVERY steps (the landscape probes' checkpoints)
 CHECK_EVERY = 50
 CHANNELS = (1, 4, 8)   # 8x8x1 -> 3x3 conv, 4 channels -> 3x3 conv, 8 channels -> 10 classes
@@ -50,17 +55,28 @@ N_TEST = 320           # the first 320 test images: divisible by every batch siz
 CRITERION = f"test error after {STEPS} steps (inference mode: BN with running statistics)"
 
 
+def _row_bands(W, width: int):
+    r"""The kernel as one banded matrix per kernel row: ``M[i, y', c, y, o] = W[i, y' - y + kw//2, c, o]``
+    (zero where the kernel does not reach), shape (kh, width, C_in, width, C_out)."""
+    kw = W.shape[1]
+    S = np.stack([np.eye(width, k=-(j - kw // 2)) for j in range(kw)])  # S[j, y', y] = [y' = y + j - kw//2]
+    return jnp.einsum("jab,ijco->iacbo", jnp.asarray(S, W.dtype), W)
+
+
 def conv(h, W):
-    """``nets.linear(h, W)`` computed as patches times a matrix (3x3 "SAME", stride 1, channels
-    last): the same numbers (``tests/test_ch6.py``), but under ``vmap`` over runs a batched matrix
-    product, which XLA's CPU backend runs faster than a grouped convolution."""
+    """``nets.linear(h, W)`` (3x3 "SAME", stride 1, channels last) computed as a matrix product per
+    image row: each output row is the three input rows around it, side by side, times one banded
+    matrix built from the kernel (:func:`_row_bands`). The same numbers (``tests/test_ch6.py``);
+    under ``vmap`` over runs a batched matrix product, which XLA's CPU backend runs faster than a
+    grouped convolution or a 3x3 patches matrix (the channels are few, the images 8x8)."""
     if W.ndim == 2:
         return h @ W
-    kh, kw = W.shape[:2]
-    H, Wd = h.shape[1:3]
-    hp = jnp.pad(h, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
-    cols = jnp.concatenate([hp[:, i:i + H, j:j + Wd, :] for i in range(kh) for j in range(kw)], axis=-1)
-    return cols @ W.reshape(-1, W.shape[-1])
+    kh, kw, c, o = W.shape
+    n, H, Wd, _ = h.shape
+    M = _row_bands(W, Wd).reshape(kh * Wd * c, Wd * o)
+    hp = jnp.pad(h.reshape(n, H, Wd * c), ((0, 0), (kh // 2, kh // 2), (0, 0)))
+    rows = jnp.concatenate([hp[:, i:i + H, :] for i in range(kh)], axis=-1)
+    return (rows @ M).reshape(n, H, Wd, o)
 
 
 def weight(W, kind):
@@ -81,17 +97,36 @@ def weight(W, kind):
     return sum(o.astype(W.dtype) * f for o, f in zip(on, forms))
 
 
+def _cell_stats(a):
+    """Per example and channel, the mean and biased variance over the spatial axes (two-pass):
+    each (N, C). Every statistic the switch needs follows from these by the law of total variance,
+    on (N, C)-sized arrays, so the full activation is read twice whatever the kind."""
+    ax = tuple(range(1, a.ndim - 1))
+    if not ax:  # a dense layer's (N, C): each cell is one number
+        return a, jnp.zeros_like(a)
+    s1 = jnp.mean(a, axis=ax)
+    v1 = jnp.mean((a - s1.reshape(s1.shape[:1] + (1,) * len(ax) + s1.shape[1:])) ** 2, axis=ax)
+    return s1, v1
+
+
+def _pool(s1, v1, groups: int):
+    """The mean and biased variance over each group of ``C/groups`` equal cells (per example), from
+    the cells' means ``s1`` and variances ``v1`` (N, C): mean of means, and mean of variances plus
+    the variance of the means. Returned per channel (N, C)."""
+    n, c = s1.shape
+    g1, gv = s1.reshape(n, groups, c // groups), v1.reshape(n, groups, c // groups)
+    mu = jnp.mean(g1, axis=-1, keepdims=True)
+    var = jnp.mean(gv + (g1 - mu) ** 2, axis=-1, keepdims=True)
+    full = lambda t: jnp.broadcast_to(t, g1.shape).reshape(n, c)
+    return full(mu), full(var)
+
+
 def _group_stats(a, groups: int):
     """Per-example mean and biased variance over (H, W) and each group of ``C/groups`` channels,
     broadcast back to shape (N, 1, 1, C)."""
-    n, c = a.shape[0], a.shape[-1]
-    ag = a.reshape(a.shape[:-1] + (groups, c // groups))
-    ax = tuple(range(1, a.ndim - 1)) + (a.ndim,)
-    mu = jnp.mean(ag, axis=ax, keepdims=True)
-    var = jnp.mean((ag - mu) ** 2, axis=ax, keepdims=True)
-    shape = (n,) + (1,) * (a.ndim - 2) + (c,)
-    full = lambda t: jnp.broadcast_to(t, t.shape[:-1] + (c // groups,)).reshape(shape)
-    return full(mu), full(var)
+    mu, var = _pool(*_cell_stats(a), groups)
+    shape = (a.shape[0],) + (1,) * (a.ndim - 2) + (a.shape[-1],)
+    return mu.reshape(shape), var.reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -116,22 +151,33 @@ class Switch(nets.Layer):
         k = self.kind
         a = conv(h, weight(p["W"], k))
         g, b = p["gamma"], p["beta"]
-        mean, var, m = nets._masked(a, ctx.mask)
-        mu, rvar = ctx.running if ctx.running is not None else (mean, var)
         if isinstance(k, (int, np.integer)):
+            mean, var, m = nets._masked(a, ctx.mask)
+            mu, rvar = ctx.running if ctx.running is not None else (mean, var)
             forms = {0: lambda: a + b,
                      1: lambda: g * (a - mu) / jnp.sqrt(rvar + self.eps) + b,
                      2: lambda: groupnorm.forward(a, 1, g, b, self.eps),
                      3: lambda: groupnorm.forward(a, self.groups, g, b, self.eps)}
             return forms[{4: 3, 5: 3, 6: 3, 7: 1}.get(int(k), int(k))](), (mean, var, m)
         kk = jnp.asarray(k)
-        ln_mu, ln_var = _group_stats(a, 1)
-        gn_mu, gn_var = _group_stats(a, self.groups)
+        s1, v1 = _cell_stats(a)
+        # BN's per-channel statistics over (N, H, W), the batch's rows only, from the same cells
+        w = jnp.ones(a.shape[:1], a.dtype) if ctx.mask is None else ctx.mask.astype(a.dtype)
+        rows = jnp.sum(w)
+        mean = jnp.sum(w[:, None] * s1, axis=0) / rows
+        var = jnp.sum(w[:, None] * (v1 + (s1 - mean) ** 2), axis=0) / rows
+        m = rows * int(np.prod(a.shape[1:-1]))
+        mu, rvar = ctx.running if ctx.running is not None else (mean, var)
+        ln_mu, ln_var = _pool(s1, v1, 1)
+        gn_mu, gn_var = _pool(s1, v1, self.groups)
         bn = (kk == 1) | (kk == 7)
         centre = jnp.where(bn, mu, jnp.where(kk == 2, ln_mu, gn_mu))
         spread = jnp.where(bn, rvar, jnp.where(kk == 2, ln_var, gn_var))
-        y = g * (a - centre) / jnp.sqrt(spread + self.eps) + b
-        return jnp.where(kk == 0, a + b, y), (mean, var, m)
+        # kind 0 (no normalization) as the same affine map with centre 0 and scale 1: one pass
+        scale = jnp.where(kk == 0, 1.0, g / jnp.sqrt(spread + self.eps)).astype(a.dtype)
+        centre = jnp.where(kk == 0, 0.0, centre).astype(a.dtype)
+        shape = (a.shape[0],) + (1,) * (a.ndim - 2) + (a.shape[-1],)
+        return (a - centre.reshape(shape)) * scale.reshape(shape) + b, (mean, var, m)
 
     def state(self, p):
         return (jnp.zeros_like(p["gamma"]), jnp.ones_like(p["gamma"]))
@@ -179,8 +225,9 @@ def seeds_for(batch: int) -> tuple:
 
 
 def kinds_for(batch: int) -> tuple:
-    """The kinds trained at ``batch``: :data:`KINDS_SMALL` for :data:`SMALL`, :data:`KINDS_16` otherwise."""
-    return KINDS_SMALL if batch in SMALL else KINDS_16
+    """The kinds trained at ``batch``: :data:`KINDS_SMALL` for :data:`SMALL`, :data:`KINDS_16` at
+    16, :data:`METHODS` at :data:`LARGE`."""
+    return KINDS_SMALL if batch in SMALL else KINDS_16 if batch == 16 else METHODS
 
 
 def _params_stack(seeds, channels):
@@ -231,21 +278,41 @@ def joint(batches: tuple = SMALL, kinds: tuple = KINDS_SMALL, seeds: tuple = SEE
     acc = np.full((len(batches), 3, len(seeds)), np.nan)
     if 1 in batches and bn in kind_ids:  # BN's training-mode view at batch 1 (a forward pass)
         bi = batches.index(1)
-        pb = jax.tree_util.tree_map(lambda a: a[bi, list(kind_ids).index(bn)], out["params"])
+        pb = jax.tree_util.tree_map(lambda a: np.asarray(a)[bi, list(kind_ids).index(bn)], out["params"])
         f = lambda p: _batch_stat_acc(p, Switch(kind=bn), d["x_test"], d["y_test"], 1)
         acc[bi] = np.asarray(jax.jit(jax.vmap(jax.vmap(f)))(pb))
     res["train_mode_acc"] = acc
     return res
 
 
+def _group(batch: int) -> tuple:
+    """The batch sizes trained in one compiled call with ``batch``."""
+    return SMALL if batch in SMALL else (batch,)
+
+
+def _joint_for(batch: int) -> dict:
+    return joint(_group(batch), kinds=kinds_for(batch), seeds=seeds_for(batch),
+                 every=CHECK_EVERY if batch == 16 else None)
+
+
+def prepare(batches=BATCHES, threads: int = 2) -> None:
+    """Train every compiled call that ``batches`` need, ``threads`` at a time: one call compiles
+    (one core) while another runs, which on two cores takes a tenth off the sweep's wall time."""
+    from concurrent.futures import ThreadPoolExecutor
+    firsts = list(dict.fromkeys(_group(b)[0] for b in batches))
+    firsts.sort(key=lambda b: -max(_group(b)))   # the longest call first
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(_joint_for, firsts))
+
+
 @functools.lru_cache(maxsize=None)
 def sweep(batch: int) -> dict:
     """Every kind of :func:`kinds_for` x learning rate x seed at one ``batch`` size: :func:`joint`'s
-    slice (batches 1, 2 and 4 share one compiled call; 16 has its own, which keeps checkpoints).
-    NumPy arrays (kinds, lrs, seeds, ...) as :func:`joint`'s, and ``kinds``."""
-    group = SMALL if batch in SMALL else (batch,)
-    res = joint(group, kinds=kinds_for(batch), seeds=seeds_for(batch),
-                every=None if batch in SMALL else CHECK_EVERY)
+    slice (batches 1, 2 and 4 share one compiled call; 16, 64 and 128 each have their own; 16's
+    keeps checkpoints for the landscape probes). NumPy arrays (kinds, lrs, seeds, ...) as
+    :func:`joint`'s, and ``kinds``."""
+    group = _group(batch)
+    res = _joint_for(batch)
     out = {k: v[group.index(batch)] for k, v in res.items() if k not in ("kinds", "ckpt")}
     if "ckpt" in res:
         out["ckpt"] = jax.tree_util.tree_map(lambda a: a[group.index(batch)], res["ckpt"])
@@ -293,6 +360,7 @@ def ablation(batches=SMALL) -> dict:
 def table(batches=BATCHES) -> dict:
     """``{method: [per batch: (seeds,)]}`` test error at each method's best rate per batch size, with
     ``best_lr`` {method: [lr per batch]} and ``excluded`` {batch: text}."""
+    prepare(batches)
     err = {m: [comparison(b).at_best[m] for b in batches] for m in METHODS}
     best = {m: [comparison(b).best_lr[m] for b in batches] for m in METHODS}
     return {"error": err, "best_lr": best, "batches": tuple(batches),
@@ -325,6 +393,28 @@ def paired(batch: int, a: str, b: str, methods: tuple | None = None) -> dict:
     half = _T975[n - 1] * d.std(ddof=1) / np.sqrt(n)
     return {"d": d, "mean": float(d.mean()), "lo": float(d.mean() - half), "hi": float(d.mean() + half),
             "below": int(np.sum(d < 0)), "n": n}
+
+
+def trend(a: str, b: str, small: int, large: int = max(BATCHES)) -> dict:
+    """How ``a`` minus ``b`` (points, each at its own best rate, paired by seed, :func:`paired`)
+    changes from batch ``large`` to batch ``small``: ``diff`` = mean at ``small`` minus mean at
+    ``large``, with Welch's 95% interval ``lo``-``hi`` (the two batch sizes' seeds are separate runs;
+    the t quantile at the Welch degrees of freedom rounded down, ``df``), and both :func:`paired`
+    records (``at_small``, ``at_large``). A positive ``diff``: ``a`` loses ground to ``b`` as the
+    batch shrinks."""
+    ps, pl = paired(small, a, b, METHODS), paired(large, a, b, METHODS)
+    vs, vl = ps["d"].var(ddof=1) / ps["n"], pl["d"].var(ddof=1) / pl["n"]
+    se = float(np.sqrt(vs + vl))
+    df = (vs + vl) ** 2 / (vs ** 2 / (ps["n"] - 1) + vl ** 2 / (pl["n"] - 1)) if se > 0 else ps["n"] + pl["n"] - 2
+    k = int(min(max(np.floor(df), 1), max(_T975)))
+    diff = ps["mean"] - pl["mean"]
+    return {"diff": diff, "lo": diff - _T975[k] * se, "hi": diff + _T975[k] * se, "df": k,
+            "at_small": ps, "at_large": pl}
+
+
+def gaps(methods=("none", "BN", "LN", "GN+WS"), rival: str = "GN", batches=BATCHES) -> dict:
+    """``{method: {batch: paired(batch, method, rival)}}`` for every batch size (Figure 6.3, right)."""
+    return {m: {b: paired(b, m, rival, METHODS) for b in batches} for m in methods}
 
 
 def paired_text(p: dict) -> str:
