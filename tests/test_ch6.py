@@ -161,7 +161,7 @@ def _fake_cells(a, b, ok=None):
 
 
 def test_smoothing_rule_geometric_means_and_detection(monkeypatch):
-    """The rule of section 6.7: per-(seed, checkpoint) ratios, each seed's geometric mean over the
+    """The rule of section 6.6: per-(seed, checkpoint) ratios, each seed's geometric mean over the
     checkpoints, the pair's geometric mean with a t interval over the seeds; detected only when the
     interval lies wholly on one side of 1; one outlier checkpoint does not decide; fewer than 2
     seeds detect nothing and fail the claim's check."""
@@ -381,3 +381,11 @@ def test_every_batch_size_has_its_grid_and_seeds():
         assert set(smallbatch.METHODS) <= set(smallbatch.kinds_for(b))
         assert len(smallbatch.seeds_for(b)) >= 3
     assert smallbatch._group(64) == (64,) and smallbatch._group(2) == smallbatch.SMALL
+
+
+def test_ratio_text_shows_which_side_of_one_a_bound_lies():
+    """Table 6.1's cells: two decimals, three where a bound would print as 1.00 (0.995 and 1.004
+    would both read 1.00 and the rule's verdict could not be checked from the table)."""
+    assert smoothing.gm_text({"gm": 0.5, "lo": 0.25, "hi": 0.9}) == "×0.50 [0.25, 0.90]"
+    assert smoothing.gm_text({"gm": 0.37, "lo": 0.14, "hi": 0.9984}) == "×0.370 [0.140, 0.998]"
+    assert smoothing.gm_text({"gm": 0.43, "lo": 0.19, "hi": 1.0032}) == "×0.430 [0.190, 1.003]"

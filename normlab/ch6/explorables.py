@@ -93,6 +93,7 @@ def batch_row(b: int) -> dict:
             i = res["kinds"].index(m)
             ok = all(s.ok for s in st[i, j])
             curve = trailing_mean(res["loss"][i, j].mean(0), SMOOTH)
+            curve[:SMOOTH - 1] = np.nan   # only full windows: a shorter one bends the curve at step SMOOTH
             L.append(curve if ok else np.full_like(curve, np.nan))
             E.append(float(1 - res["test_acc"][i, j].mean()) if ok else np.nan)
         row_l.append(L), row_e.append(E)
@@ -125,7 +126,7 @@ def microbatch_explorable() -> Explorable:
         title="Micro-batches: BN, GN and GN+WS",
         caption=f"The chapter's conv net on the 8x8 digits: the training loss (mean over seeds, "
                 f"{len(sb.SEEDS)} at batch sizes 1-4 and {len(sb.SEEDS_16)} at 16-{max(sb.BATCHES)}, "
-                f"smoothed) of BN, GN and GN+WS trained at the chosen batch size and learning rate "
+                f"averaged over the last {SMOOTH} steps, drawn from step {SMOOTH}) of BN, GN and GN+WS trained at the chosen batch size and learning rate "
                 f"(each batch size has its own grid of three rates) for {sb.STEPS} steps; the legend "
                 "gives the mean test error (BN with its running statistics).",
         grid_fn=microbatch_grid, consts=_consts, recomputes=False, number="6.4",

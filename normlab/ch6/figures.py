@@ -10,7 +10,7 @@ import numpy as np
 from normlab import style
 
 METHOD_COLORS = {"none": style.COLORS["plain"], "BN": style.COLORS["bn"], "LN": style.COLORS["ln"],
-                 "GN": style.PALETTE["orange"], "GN+WS": style.PALETTE["black"]}
+                 "GN": style.PALETTE["green"], "GN+WS": style.PALETTE["black"]}
 MARKERS = {"none": "v", "BN": "o", "LN": "D", "GN": "s", "GN+WS": "^"}
 
 
@@ -19,20 +19,22 @@ def plot_smallbatch(tab: dict, gaps: dict | None = None):
     size: the mean over seeds (markers, line) and every seed (small dots), log axes. Right, with
     ``gaps`` ({method: {batch: :func:`normlab.ch6.smallbatch.paired` record}}): each method minus
     GN, paired by seed (mean and 95% interval) against batch size, with a line at 0."""
-    fig, ax = style.figure(2 if gaps else 1, 1, width=3.6 if gaps else 5.2, height=3.4)
+    # stacked, not side by side: a phone (390 px) shows the whole figure
+    fig, ax = style.figure(1, 2 if gaps else 1, width=3.6, height=2.7)
     a = ax[0, 0]
     b = np.asarray(tab["batches"], float)
     offset = lambda k: b * (1 + 0.05 * (k - 2))   # a small offset per method, so the dots do not cover each other
     for k, (m, err) in enumerate(tab["error"].items()):
         e = [100 * np.asarray(v, float) for v in err]   # per batch size: (seeds,), seeds may differ
         x = offset(k)
-        a.plot(x, [v.mean() for v in e], color=METHOD_COLORS[m], marker=MARKERS[m], label=m)
+        open_marker = {"markerfacecolor": "white", "zorder": 3} if m == "GN" else {}   # GN, the reference, on top
+        a.plot(x, [v.mean() for v in e], color=METHOD_COLORS[m], marker=MARKERS[m], label=m, **open_marker)
         a.plot(np.repeat(x, [len(v) for v in e]), np.concatenate(e), linestyle="none", marker=".", markersize=3,
                color=METHOD_COLORS[m], alpha=0.6)
-    for axis in ax[0]:
+    for axis in ax[:, 0]:
         axis.set_xscale("log", base=2)
         axis.set_xticks(b, [str(int(v)) for v in b])
-        axis.set_xlabel("examples per batch")
+    ax[-1, 0].set_xlabel("examples per batch")
     a.set_yscale("log")
     lo, hi = a.get_ylim()
     ticks = [t for t in (1, 2, 3, 5, 10, 20, 30, 50) if lo <= t <= hi]
@@ -41,7 +43,7 @@ def plot_smallbatch(tab: dict, gaps: dict | None = None):
     a.set(ylabel="test error (%)", title="each method")
     a.legend(fontsize=style.SMALL, ncol=2)
     if gaps:
-        g = ax[0, 1]
+        g = ax[1, 0]
         g.axhline(0.0, color=METHOD_COLORS["GN"], lw=1.0)
         for k, (m, per) in enumerate(gaps.items()):
             x = offset(k)

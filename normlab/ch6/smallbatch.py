@@ -27,9 +27,9 @@ import numpy as np
 from normlab import batchnorm, cache, compare, data, groupnorm, nets, train, weightstd
 
 METHODS = ("none", "BN", "LN", "GN", "GN+WS")
-#: the ablation (section 6.6): GN on the centred weight only, on the weight divided by sigma_W only
+#: the ablation (Going further): GN on the centred weight only, on the weight divided by sigma_W only
 ABLATION = ("GN+centre", "GN+scale")
-#: BN on the weight-standardized convolution (the landscape probes, section 6.7)
+#: BN on the weight-standardized convolution (the landscape probes, section 6.6)
 BNWS = "BN+WS"
 KINDS = METHODS + ABLATION + (BNWS,)   # a method's kind number in :class:`Switch` is its index here
 BATCHES = (1, 2, 4, 16, 64, 128)
@@ -40,7 +40,7 @@ LRS = {1: (0.01, 0.03, 0.1), 2: (0.01, 0.03, 0.1), 4: (0.03, 0.1, 0.3), 16: (0.0
 SEEDS = tuple(range(9))   # batches 1, 2 and 4: nine seeds, for paired differences with a CI
 SEEDS_16 = (0, 1, 2)      # batches 16, 64 and 128 (each its own compiled call): three seeds
 #: the kinds trained at batches 1, 2, 4 (the sweep and the ablation), at batch 16 (the sweep's
-#: methods and BN+WS, whose runs the landscape probes of section 6.7 read) and at 64 and 128 (the sweep's
+#: methods and BN+WS, whose runs the landscape probes of section 6.6 read) and at 64 and 128 (the sweep's
 #: methods)
 KINDS_SMALL = METHODS + ABLATION
 KINDS_16 = METHODS + (BNWS,)
@@ -51,7 +51,7 @@ CHECK_EVERY = 50
 CHANNELS = (1, 4, 8)   # 8x8x1 -> 3x3 conv, 4 channels -> 3x3 conv, 8 channels -> 10 classes
 GROUPS = 2
 STEPS = 150
-N_TEST = 320           # the first 320 test images: divisible by every batch size
+N_TEST = 320           # the first 320 test images (BN's training-mode view splits them in batches of 1)
 CRITERION = f"test error after {STEPS} steps (inference mode: BN with running statistics)"
 
 
@@ -398,8 +398,9 @@ def paired(batch: int, a: str, b: str, methods: tuple | None = None) -> dict:
 def trend(a: str, b: str, small: int, large: int = max(BATCHES)) -> dict:
     """How ``a`` minus ``b`` (points, each at its own best rate, paired by seed, :func:`paired`)
     changes from batch ``large`` to batch ``small``: ``diff`` = mean at ``small`` minus mean at
-    ``large``, with Welch's 95% interval ``lo``-``hi`` (the two batch sizes' seeds are separate runs;
-    the t quantile at the Welch degrees of freedom rounded down, ``df``), and both :func:`paired`
+    ``large``, with Welch's 95% interval ``lo``-``hi`` (the two batch sizes' runs are treated as
+    independent: separate runs, though seeds 0-2 share their initialization at both; the t quantile
+    at the Welch degrees of freedom rounded down, ``df``), and both :func:`paired`
     records (``at_small``, ``at_large``). A positive ``diff``: ``a`` loses ground to ``b`` as the
     batch shrinks."""
     ps, pl = paired(small, a, b, METHODS), paired(large, a, b, METHODS)

@@ -1,4 +1,4 @@
-r"""Chapter 6, section 6.7: does WS smooth the landscape? Chapter 5's probes
+r"""Chapter 6, section 6.6: does WS smooth the landscape? Chapter 5's probes
 (:func:`normlab.landscape.probe`: the loss and the gradient along the gradient direction),
 summarised by :func:`normlab.ch5.summaries.landscape_summary` (loss range, gradient change and the
 effective beta), for GN against GN+WS, BN against BN+WS, and GN against no normalization (the
@@ -213,8 +213,10 @@ def verdict_word(v: dict) -> str:
 
 
 def gm_text(v: dict) -> str:
-    """One statistic's geometric mean and interval, e.g. 'x1.21 [0.80, 1.83]'."""
-    return f"×{v['gm']:.2f} [{v['lo']:.2f}, {v['hi']:.2f}]"
+    """One statistic's geometric mean and interval, e.g. 'x1.21 [0.80, 1.83]'; three decimals
+    where a bound would print as 1.00, so that which side of 1 it lies on can be read."""
+    nd = 3 if any(f"{v[k]:.2f}" == "1.00" for k in ("lo", "hi")) else 2
+    return f"×{v['gm']:.{nd}f} [{v['lo']:.{nd}f}, {v['hi']:.{nd}f}]"
 
 
 def smoother_everywhere(r: dict) -> bool:
