@@ -14,7 +14,7 @@ import pytest
 import normlab
 from normlab import nets
 from normlab.ch6 import claims as claims6
-from normlab.ch6 import answers, derivation, exercises, explorables, smallbatch, smoothing, trajectory
+from normlab.ch6 import answers, derivation, exercises, explorables, figures, smallbatch, smoothing, trajectory
 from normlab.measure import rel_error
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_weight_standardization.ipynb"
@@ -389,3 +389,18 @@ def test_ratio_text_shows_which_side_of_one_a_bound_lies():
     assert smoothing.gm_text({"gm": 0.5, "lo": 0.25, "hi": 0.9}) == "×0.50 [0.25, 0.90]"
     assert smoothing.gm_text({"gm": 0.37, "lo": 0.14, "hi": 0.9984}) == "×0.370 [0.140, 0.998]"
     assert smoothing.gm_text({"gm": 0.43, "lo": 0.19, "hi": 1.0032}) == "×0.430 [0.190, 1.003]"
+
+
+def test_microbatch_curves_of_runs_that_trained_are_drawn_whole():
+    """Figure 6.4: every curve of a method whose seeds all trained is finite where it is drawn (from
+    step SMOOTH on), so no such run is marked "diverged"; the legend says "did not train" otherwise."""
+    from normlab import style
+    g = explorables.microbatch_grid()
+    drawn = g["loss"][..., figures.SMOOTH - 1:]
+    ok = np.isfinite(g["error"])
+    assert ok.sum() > 0
+    for idx in zip(*np.nonzero(ok)):
+        assert style.diverged_at(drawn[idx]) is None, idx
+    fig = figures.plot_microbatch({k: v[5, 1] for k, v in g.items()})   # batch 128, the middle rate
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels and not any("diverged" in s for s in labels), labels

@@ -70,7 +70,7 @@ def projection_explorable() -> Explorable:
 # ------------------------------------------------------------------------------------------------
 EXPLORE_METHODS = ("BN", "GN", "GN+WS")
 RATES = (0, 1, 2)  # the position in each batch size's learning-rate grid (low, middle, high)
-SMOOTH = 15
+SMOOTH = figures.SMOOTH
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,7 +93,6 @@ def batch_row(b: int) -> dict:
             i = res["kinds"].index(m)
             ok = all(s.ok for s in st[i, j])
             curve = trailing_mean(res["loss"][i, j].mean(0), SMOOTH)
-            curve[:SMOOTH - 1] = np.nan   # only full windows: a shorter one bends the curve at step SMOOTH
             L.append(curve if ok else np.full_like(curve, np.nan))
             E.append(float(1 - res["test_acc"][i, j].mean()) if ok else np.nan)
         row_l.append(L), row_e.append(E)

@@ -122,19 +122,25 @@ def plot_projection(res: dict, fig=None, sigma=None):
     return fig
 
 
+#: the explorable's loss curves are trailing means over this many steps, drawn where the window is
+#: full (a shorter window at the start bends the curve at this step)
+SMOOTH = 15
+
+
 def plot_microbatch(res: dict, fig=None, batch=None, rate=None):
-    """Training loss (smoothed, mean of 3 seeds) of BN, GN and GN+WS at one batch size and one
-    learning rate of that batch size's grid; the legend gives each method's test error."""
+    """Training loss (a trailing mean over :data:`SMOOTH` steps, drawn from step SMOOTH; mean over
+    seeds) of BN, GN and GN+WS at one batch size and one learning rate of that batch size's grid;
+    the legend gives each method's test error."""
     names = res["names"] if "names" in res else ("BN", "GN", "GN+WS")
     if fig is None:
         fig, ax = style.figure(1, 1, width=5.4, height=3.4)
         ax[0, 0].set(xlabel="SGD step", ylabel="training loss (nats, smoothed)", ylim=(0.0, 2.5))
     ax = style.axes(fig)
-    t = np.arange(res["loss"].shape[-1])
+    t = np.arange(res["loss"].shape[-1])[SMOOTH - 1:]
     for k, m in enumerate(("BN", "GN", "GN+WS")):
         err = res["error"][k]
         lab = f"{m}: test error {100 * float(err):.1f}%" if np.isfinite(err) else f"{m}: did not train"
-        style.curve(ax[0, 0], t, res["loss"][k], color=METHOD_COLORS[m], label=lab, key=m)
+        style.curve(ax[0, 0], t, np.asarray(res["loss"][k])[SMOOTH - 1:], color=METHOD_COLORS[m], label=lab, key=m)
     style.legend(ax[0, 0], fontsize=style.SMALL, loc="upper right")
     style.title(ax[0, 0], f"batch {int(res['batch'])}, learning rate {float(res['lr']):.3g}",
                 fontsize=style.PANEL)
