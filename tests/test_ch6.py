@@ -92,13 +92,14 @@ def test_group_stats_and_kinds():
     rng = np.random.default_rng(11)
     with normlab.float64():
         a = jnp.asarray(rng.normal(size=(2, 3, 3, 4)))
-        mu, var = smallbatch._group_stats(a, 2)
-        assert mu.shape == (2, 1, 1, 4)
+        mu, var = smallbatch._pool(*smallbatch._cell_stats(a), 2)
+        assert mu.shape == (2, 4)
         want = a.reshape(2, 3, 3, 2, 2)
-        assert rel_error(mu[:, 0, 0, :2], jnp.broadcast_to(want[..., 0, :].mean((1, 2, 3))[:, None], (2, 2))) < 1e-12
-        assert rel_error(var[:, 0, 0, 3], want[..., 1, :].var((1, 2, 3))) < 1e-12
-        mu1, var1 = smallbatch._group_stats(a, 1)
-        assert rel_error(var1[:, 0, 0, 0], a.reshape(2, -1).var(1)) < 1e-12
+        assert rel_error(mu[:, :2], jnp.broadcast_to(want[..., 0, :].mean((1, 2, 3))[:, None], (2, 2))) < 1e-12
+        assert rel_error(var[:, 3], want[..., 1, :].var((1, 2, 3))) < 1e-12
+        mu1, var1 = smallbatch._pool(*smallbatch._cell_stats(a), 1)
+        assert rel_error(mu1[:, 0], a.reshape(2, -1).mean(1)) < 1e-12
+        assert rel_error(var1[:, 0], a.reshape(2, -1).var(1)) < 1e-12
     assert smallbatch.kinds_for(1) == smallbatch.KINDS_SMALL and smallbatch.kinds_for(16) == smallbatch.KINDS_16
     assert smallbatch.BNWS in smallbatch.KINDS_16 and smallbatch.BNWS not in smallbatch.KINDS_SMALL
     assert set(smoothing.PROBED) <= set(smallbatch.KINDS_16)

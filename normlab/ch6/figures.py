@@ -15,8 +15,8 @@ MARKERS = {"none": "v", "BN": "o", "LN": "D", "GN": "s", "GN+WS": "^"}
 
 
 def plot_smallbatch(tab: dict, gaps: dict | None = None):
-    """Left: test error (%) against batch size, each method at its own best learning rate per batch
-    size: the mean over seeds (markers, line) and every seed (small dots), log axes. Right, with
+    """Top: test error (%) against batch size, each method at its own best learning rate per batch
+    size: the mean over seeds (markers, line) and every seed (small dots), log axes. Bottom, with
     ``gaps`` ({method: {batch: :func:`normlab.ch6.smallbatch.paired` record}}): each method minus
     GN, paired by seed (mean and 95% interval) against batch size, with a line at 0."""
     # stacked, not side by side: a phone (390 px) shows the whole figure

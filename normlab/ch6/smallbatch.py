@@ -34,7 +34,8 @@ BNWS = "BN+WS"
 KINDS = METHODS + ABLATION + (BNWS,)   # a method's kind number in :class:`Switch` is its index here
 BATCHES = (1, 2, 4, 16, 64, 128)
 #: the learning-rate grid at each batch size (a smaller batch, a smaller best rate): three rates a
-#: factor of about 3 apart, placed where a wider sweep of five rates put the best ones
+#: factor of about 3 apart, around the best rates of a wider five-rate sweep (not shipped; edges()
+#: lists the cells whose best rate is still at a grid's end)
 LRS = {1: (0.01, 0.03, 0.1), 2: (0.01, 0.03, 0.1), 4: (0.03, 0.1, 0.3), 16: (0.03, 0.1, 0.3),
        64: (0.1, 0.3, 1.0), 128: (0.1, 0.3, 1.0)}
 SEEDS = tuple(range(9))   # batches 1, 2 and 4: nine seeds, for paired differences with a CI
@@ -44,8 +45,6 @@ SEEDS_16 = (0, 1, 2)      # batches 16, 64 and 128 (each its own compiled call):
 #: methods)
 KINDS_SMALL = METHODS + ABLATION
 KINDS_16 = METHODS + (BNWS,)
-#: the batch sizes above 16, each trained in its own compiled call
-LARGE = (64, 128)
 #: batch 16 keeps its parameters every CHECK_EVERY steps (the landscape probes' checkpoints)
 CHECK_EVERY = 50
 CHANNELS = (1, 4, 8)   # 8x8x1 -> 3x3 conv, 4 channels -> 3x3 conv, 8 channels -> 10 classes
@@ -119,14 +118,6 @@ def _pool(s1, v1, groups: int):
     var = jnp.mean(gv + (g1 - mu) ** 2, axis=-1, keepdims=True)
     full = lambda t: jnp.broadcast_to(t, g1.shape).reshape(n, c)
     return full(mu), full(var)
-
-
-def _group_stats(a, groups: int):
-    """Per-example mean and biased variance over (H, W) and each group of ``C/groups`` channels,
-    broadcast back to shape (N, 1, 1, C)."""
-    mu, var = _pool(*_cell_stats(a), groups)
-    shape = (a.shape[0],) + (1,) * (a.ndim - 2) + (a.shape[-1],)
-    return mu.reshape(shape), var.reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -226,7 +217,7 @@ def seeds_for(batch: int) -> tuple:
 
 def kinds_for(batch: int) -> tuple:
     """The kinds trained at ``batch``: :data:`KINDS_SMALL` for :data:`SMALL`, :data:`KINDS_16` at
-    16, :data:`METHODS` at :data:`LARGE`."""
+    16, :data:`METHODS` at 64 and 128."""
     return KINDS_SMALL if batch in SMALL else KINDS_16 if batch == 16 else METHODS
 
 
